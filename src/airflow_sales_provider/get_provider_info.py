@@ -1,0 +1,29 @@
+"""Provider metadata, read by Airflow's ProvidersManager via the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def get_provider_info() -> dict[str, Any]:
+    from airflow_sales_provider import __version__
+
+    return {
+        "package-name": "airflow-sales-provider",
+        "name": "Sales warehouse",
+        "description": (
+            "Exactly-once S3 to Redshift/PostgreSQL loads, one-scan data-quality checks, "
+            "cost-guarded Athena reports, S3 arrival sensing and Slack run summaries."
+        ),
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Sales warehouse",
+                "external-doc-url": "https://pypi.org/project/airflow-sales-provider/",
+                "tags": ["aws", "software"],
+            }
+        ],
+        "connection-types": [],
+        "notifications": [],
+        "triggers": [],
+    }

@@ -1,0 +1,102 @@
+"""The load ledger: which S3 objects were loaded into which table, written with the data it describes.
+
+Pure SQL building (no Airflow, no connection): the loader writes ledger rows in the same transaction
+as the rows it loads, and the arrival sensor and the loader read it to skip objects already loaded.
+An object is identified by bucket, key and ETag: a re-uploaded file with new content is a new object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_sales_provider.sql.identifiers import parse_qualified, quote_qualified
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+DEFAULT_LEDGER_TABLE = "sales_load_ledger"
+
+COLUMNS = (
+    "target_table",
+    "bucket",
+    "s3_key",
+    "etag",
+    "size_bytes",
+    "row_count",
+    "dag_id",
+    "run_id",
+    "try_number",
+    "loaded_at",
+)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    target_table: str
+    bucket: str
+    s3_key: str
+    etag: str
+    size_bytes: int
+    row_count: int
+    dag_id: str | None
+    run_id: str | None
+    try_number: int | None
+    loaded_at: datetime
+
+    def as_row(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, c) for c in COLUMNS)
+
+
+def ledger_identifier(ledger_table: str = DEFAULT_LEDGER_TABLE, default_schema: str | None = None) -> str:
+    """The quoted ``schema.table`` of the ledger (``ledger_table`` may be ``table`` or ``schema.table``)."""
+    schema, table = parse_qualified(ledger_table, "ledger_table")
+    return quote_qualified(schema or default_schema, table, what="ledger_table")
+
+
+def create_table_sql(ledger: str) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for the (already quoted) ledger identifier."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {ledger} ("
+        "target_table VARCHAR(512) NOT NULL, "
+        "bucket VARCHAR(255) NOT NULL, "
+        "s3_key VARCHAR(1024) NOT NULL, "
+        "etag VARCHAR(128) NOT NULL, "
+        "size_bytes BIGINT NOT NULL, "
+        "row_count BIGINT NOT NULL, "
+        "dag_id VARCHAR(250), "
+        "run_id VARCHAR(250), "
+        "try_number INTEGER, "
+        "loaded_at TIMESTAMP NOT NULL, "
+        "PRIMARY KEY (target_table, bucket, s3_key, etag))"
+    )
+
+
+def loaded_objects_sql(ledger: str, target_table: str, bucket: str) -> tuple[str, tuple[Any, ...]]:
+    """Query for ``(s3_key, etag)`` of every object already loaded into ``target_table`` from ``bucket``.
+
+    Keys are filtered in Python by the caller: binding one parameter per key would not scale to the
+    thousands of keys a backfill can list, and ``= ANY(array)`` is not portable to Redshift.
+    """
+    sql = f"SELECT s3_key, etag FROM {ledger} WHERE target_table = %s AND bucket = %s"
+    return sql, (target_table, bucket)
+
+
+def insert_sql(ledger: str) -> str:
+    placeholders = ", ".join(["%s"] * len(COLUMNS))
+    return f"INSERT INTO {ledger} ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+
+
+def delete_for_reload_sql(
+    ledger: str, target_table: str, keys: Sequence[str], bucket: str
+) -> tuple[str, list[Any]]:
+    """Forget ledger rows of ``keys`` for ``target_table`` (``force_reload``), in the load's transaction."""
+    placeholders = ", ".join(["%s"] * len(keys))
+    sql = f"DELETE FROM {ledger} WHERE target_table = %s AND bucket = %s AND s3_key IN ({placeholders})"
+    return sql, [target_table, bucket, *keys]
+
+
+def normalise_etag(etag: str) -> str:
+    """S3 returns ETags in double quotes; the ledger stores them bare."""
+    return etag.strip('"')

@@ -1,0 +1,59 @@
+"""Warehouse dialects as small classes of flags and overrides (as sqlglot does), not ``if`` chains.
+
+Operators ask :func:`dialect_for_conn_type` for the dialect of their connection and then only read
+flags and call methods here. Add a flag when a new difference appears; keep the branching in here.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class Dialect:
+    """What PostgreSQL and Redshift share; subclasses override what differs."""
+
+    name: ClassVar[str] = "postgres"
+    #: ``COPY ... FROM 's3://...' IAM_ROLE ...`` (Redshift) vs ``COPY ... FROM STDIN`` streamed by us.
+    copy_from_s3: ClassVar[bool] = False
+    supports_parquet: ClassVar[bool] = False
+    supports_merge: ClassVar[bool] = False
+    #: ``count(DISTINCT x)`` is exact on both; Redshift also has APPROXIMATE COUNT(DISTINCT).
+    approximate_count_distinct: ClassVar[str | None] = None
+    #: temp tables: PostgreSQL can ``ON COMMIT DROP``; Redshift drops them at session end.
+    temp_table_suffix: ClassVar[str] = " ON COMMIT DROP"
+    now_sql: ClassVar[str] = "now()"
+    epoch_seconds_sql: ClassVar[str] = "extract(epoch from {expr})"
+
+
+class PostgresDialect(Dialect):
+    name = "postgres"
+    supports_merge = False  # MERGE exists from PG 15, but not on the older servers RDS still runs
+
+
+class RedshiftDialect(Dialect):
+    name = "redshift"
+    copy_from_s3 = True
+    supports_parquet = True
+    supports_merge = True
+    approximate_count_distinct = "APPROXIMATE COUNT(DISTINCT {expr})"
+    temp_table_suffix = ""
+    now_sql = "getdate()"
+    epoch_seconds_sql = "extract(epoch from {expr})"
+
+
+_BY_CONN_TYPE: dict[str, type[Dialect]] = {
+    "postgres": PostgresDialect,
+    "postgresql": PostgresDialect,
+    "redshift": RedshiftDialect,
+}
+
+
+def dialect_for_conn_type(conn_type: str | None) -> Dialect:
+    """The dialect for an Airflow connection type; unknown types are an error naming the supported ones."""
+    try:
+        return _BY_CONN_TYPE[(conn_type or "").lower()]()
+    except KeyError:
+        supported = ", ".join(sorted(_BY_CONN_TYPE))
+        raise ValueError(
+            f"connection type {conn_type!r} is not a supported warehouse (use one of: {supported})"
+        ) from None

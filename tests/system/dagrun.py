@@ -1,0 +1,60 @@
+"""Run a DAG from the session's dags folder with ``dag.test()`` and read back its task states."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+@dataclass
+class DagRunResult:
+    state: str
+    task_states: dict[str, str | None]
+    run_id: str
+
+
+def load_dag(dag_id: str, file_name: str) -> Any:
+    """Import ``file_name`` from the configured dags folder and return the DAG called ``dag_id``."""
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / file_name
+    module_name = f"sales_test_dag_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    for value in vars(module).values():
+        if getattr(value, "dag_id", None) == dag_id and hasattr(value, "test"):
+            return value
+    raise LookupError(f"no DAG {dag_id!r} in {path}")
+
+
+def run_dag(dag_id: str, file_name: str, logical_date: datetime, **kwargs: Any) -> DagRunResult:
+    """``dag.test()`` the DAG, then read every task instance's state from the metadata database."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    from airflow_sales_provider.compat import AIRFLOW_V_3_0_PLUS
+
+    dag = load_dag(dag_id, file_name)
+    date_arg = "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date"
+    dag_run = dag.test(**{date_arg: logical_date}, **kwargs)
+    with create_session() as session:
+        rows = (
+            session.query(TaskInstance.task_id, TaskInstance.state)
+            .filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id)
+            .all()
+        )
+    return DagRunResult(
+        state=str(getattr(dag_run.state, "value", dag_run.state)),
+        task_states={
+            task_id: str(getattr(state, "value", state)) if state else None for task_id, state in rows
+        },
+        run_id=dag_run.run_id,
+    )
