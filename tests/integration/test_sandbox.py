@@ -68,9 +68,10 @@ class TestLifecycle:
 
     def test_environment_points_airflow_connections_at_the_services(self):
         with Sandbox() as sandbox:
-            assert "AIRFLOW_CONN_AWS_DEFAULT" not in os.environ or os.environ.get(
-                "AIRFLOW_CONN_AWS_DEFAULT"
-            ) != sandbox.env["AIRFLOW_CONN_AWS_DEFAULT"]
+            assert (
+                "AIRFLOW_CONN_AWS_DEFAULT" not in os.environ
+                or os.environ.get("AIRFLOW_CONN_AWS_DEFAULT") != sandbox.env["AIRFLOW_CONN_AWS_DEFAULT"]
+            )
             with sandbox.environment():
                 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
                 from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -188,9 +189,11 @@ def test_cli_prints_exports_and_stops_on_ctrl_c():
             exports[key] = value
             if len(exports) == 9:
                 break
-        assert {"AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_CONN_WAREHOUSE_DEFAULT", "AIRFLOW_CONN_SLACK_WEBHOOK_DEFAULT"} <= set(
-            exports
-        )
+        assert {
+            "AIRFLOW_CONN_AWS_DEFAULT",
+            "AIRFLOW_CONN_WAREHOUSE_DEFAULT",
+            "AIRFLOW_CONN_SLACK_WEBHOOK_DEFAULT",
+        } <= set(exports)
         endpoint = exports["AWS_ENDPOINT_URL"]
         port = int(endpoint.rsplit(":", 1)[1])
         assert port_is_listening(port)

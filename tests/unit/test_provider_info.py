@@ -14,7 +14,9 @@ from airflow_sales_provider.get_provider_info import get_provider_info
 
 
 def test_entry_point_points_at_get_provider_info():
-    (entry,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.module.startswith("airflow_sales")]
+    (entry,) = [
+        ep for ep in entry_points(group="apache_airflow_provider") if ep.module.startswith("airflow_sales")
+    ]
     assert entry.load() is get_provider_info
 
 
