@@ -9,12 +9,13 @@ VENV := .venv
 UV := $(VENV)/tools/bin/uv
 export UV_CACHE_DIR ?= $(CURDIR)/.venv/uv-cache
 
-.PHONY: help demo test test-af3 test-af2 lint bench clean venvs
+.PHONY: help demo test bench dist clean venvs
 
 help:
 	@echo "make demo   run the main pipeline end to end against the local sandbox"
 	@echo "make test   ruff, mypy and pytest on Airflow 3.x and Airflow 2.10.x"
 	@echo "make bench  run the benchmarks in benchmarks/"
+	@echo "make dist   build the wheel and sdist into dist/"
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)/tools
@@ -51,3 +52,6 @@ bench: $(VENV)/af3/.installed
 
 clean:
 	rm -rf $(VENV) .airflow
+
+dist: | $(UV)
+	$(UV) build --out-dir dist
