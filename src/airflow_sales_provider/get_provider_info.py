@@ -25,5 +25,10 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "connection-types": [],
         "notifications": [],
-        "triggers": [],
+        "triggers": [
+            {
+                "integration-name": "Sales warehouse",
+                "python-modules": ["airflow_sales_provider.triggers.athena"],
+            },
+        ],
     }
