@@ -217,3 +217,66 @@ def test_fixtures_give_a_clean_sandbox_per_test(sandbox, slack_receiver, warehou
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
     sandbox.boto3_client("s3").create_bucket(Bucket="left-behind")
+
+
+class TestMotoServices:
+    """Every AWS service the pipelines use answers on the one moto endpoint."""
+
+    def test_each_pipeline_service_answers(self, sandbox):
+        sandbox.boto3_client("s3").create_bucket(Bucket="svc-check")
+        assert sandbox.boto3_client("glue").create_database(DatabaseInput={"Name": "sales"})
+        assert sandbox.boto3_client("glue").get_databases()["DatabaseList"][0]["Name"] == "sales"
+        cluster = sandbox.boto3_client("emr").run_job_flow(
+            Name="sales",
+            ReleaseLabel="emr-7.0.0",
+            Instances={
+                "InstanceCount": 1,
+                "MasterInstanceType": "m5.xlarge",
+                "KeepJobFlowAliveWhenNoSteps": True,
+            },
+            JobFlowRole="EMR_EC2_DefaultRole",
+            ServiceRole="EMR_DefaultRole",
+        )
+        assert cluster["JobFlowId"].startswith("j-")
+        athena = sandbox.boto3_client("athena")
+        query_id = athena.start_query_execution(
+            QueryString="SELECT 1", ResultConfiguration={"OutputLocation": "s3://svc-check/athena/"}
+        )["QueryExecutionId"]
+        assert athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"] == "SELECT 1"
+        statement = sandbox.boto3_client("redshift-data").execute_statement(
+            ClusterIdentifier="sales", Database="dev", DbUser="awsuser", Sql="SELECT 1"
+        )
+        assert (
+            sandbox.boto3_client("redshift-data").describe_statement(Id=statement["Id"])["Id"]
+            == statement["Id"]
+        )
+        sandbox.boto3_client("secretsmanager").create_secret(Name="sales/db", SecretString="s3cr3t")
+        sandbox.boto3_client("ssm").put_parameter(Name="/sales/env", Value="dev", Type="String")
+        assert sandbox.boto3_client("ssm").get_parameter(Name="/sales/env")["Parameter"]["Value"] == "dev"
+
+    def test_aiobotocore_talks_to_the_same_server(self, sandbox):
+        import asyncio
+
+        from aiobotocore.session import get_session
+
+        sandbox.boto3_client("s3").create_bucket(Bucket="async-check")
+        sandbox.boto3_client("s3").put_object(Bucket="async-check", Key="a.csv", Body=b"x")
+
+        async def list_keys() -> list[str]:
+            session = get_session()
+            async with session.create_client(
+                "s3",
+                endpoint_url=sandbox.aws_endpoint_url,
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            ) as client:
+                response = await client.list_objects_v2(Bucket="async-check")
+                return [o["Key"] for o in response["Contents"]]
+
+        assert asyncio.run(list_keys()) == ["a.csv"]
+
+    def test_reset_forgets_everything(self, sandbox):
+        sandbox.boto3_client("s3").create_bucket(Bucket="to-forget")
+        sandbox.reset_aws()
+        assert sandbox.boto3_client("s3").list_buckets()["Buckets"] == []
