@@ -7,7 +7,8 @@ PYTEST_ARGS ?=
 
 VENV := .venv
 UV := $(VENV)/tools/bin/uv
-export UV_CACHE_DIR ?= $(CURDIR)/.venv/uv-cache
+# uv never downloads a Python of its own: the virtualenvs use the machine's interpreter.
+export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help demo test bench dist clean venvs
 
