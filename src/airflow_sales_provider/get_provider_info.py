@@ -23,8 +23,15 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["aws", "software"],
             }
         ],
-        "connection-types": [],
-        "notifications": [],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_sales_provider.hooks.slack_webhook.SalesSlackWebhookHook",
+                "connection-type": "sales_slack_webhook",
+            },
+        ],
+        "notifications": [
+            "airflow_sales_provider.notifications.slack.SlackNotifier",
+        ],
         "triggers": [
             {
                 "integration-name": "Sales warehouse",
