@@ -23,6 +23,10 @@ class Dialect:
     temp_table_suffix: ClassVar[str] = " ON COMMIT DROP"
     now_sql: ClassVar[str] = "now()"
     epoch_seconds_sql: ClassVar[str] = "extract(epoch from {expr})"
+    #: data-quality checks: seconds from a timestamp/date expression to now (freshness).
+    age_seconds_sql: ClassVar[str] = "extract(epoch from (now() - {expr}))"
+    #: DB-API paramstyle of the usual driver (psycopg2: pyformat; redshift_connector: format).
+    paramstyle: ClassVar[str] = "pyformat"
 
 
 class PostgresDialect(Dialect):
@@ -39,6 +43,8 @@ class RedshiftDialect(Dialect):
     temp_table_suffix = ""
     now_sql = "getdate()"
     epoch_seconds_sql = "extract(epoch from {expr})"
+    age_seconds_sql = "datediff(second, {expr}, getdate())"
+    paramstyle = "format"
 
 
 _BY_CONN_TYPE: dict[str, type[Dialect]] = {

@@ -1,0 +1,311 @@
+"""Run a declarative suite of data-quality checks against a warehouse table in (about) one scan."""
+
+from __future__ import annotations
+
+import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_sales_provider.checks import (
+    XCOM_KEY,
+    CheckResult,
+    Partition,
+    SpecError,
+    compile_checks,
+    evaluate,
+    format_table,
+    load_spec,
+    parse_partition,
+    parse_spec,
+    summarize,
+)
+from airflow_sales_provider.checks.history import baseline_query, create_sql, history_table, record_queries
+from airflow_sales_provider.checks.results import failure_message
+from airflow_sales_provider.compat import (
+    AirflowException,
+    AirflowFailException,
+    BaseHook,
+    BaseOperator,
+    context_value,
+)
+from airflow_sales_provider.sql.dialects import Dialect, dialect_for_conn_type
+from airflow_sales_provider.sql.identifiers import InvalidIdentifierError, parse_qualified
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from airflow.sdk import Context  # Airflow 3 types; Any for mypy on Airflow 2
+
+    from airflow_sales_provider.checks import Query
+    from airflow_sales_provider.checks.spec import Check
+
+_MAX_ERROR = 300
+
+
+class DataQualityOperator(BaseOperator):
+    """Check a table against a declarative spec; fail on ``fail`` checks, log ``warn`` checks, record history.
+
+    Checks that are aggregates over the table (row counts, nulls, accepted values, ranges,
+    freshness, per-row expressions, the metric of ``reconcile`` and ``change``) are compiled into
+    ONE aggregate query; uniqueness, distinct counts, relationships, custom SQL and the other side
+    of a reconciliation each get their own query. The results (see :data:`XCOM_KEY`) are pushed to
+    XCom under ``"data_quality"`` before the task fails, and returned when it succeeds.
+
+    .. seealso::
+        For more information on how to use this operator, take a look at the guide: ``docs/data-quality.md``
+
+    :param table: the table to check, ``table`` or ``schema.table`` (templated).
+    :param checks: the spec: a list of check mappings, YAML text, or the path of a ``.yaml``/``.yml``
+        file (templated; a file is read and rendered with Jinja like any template file).
+    :param conn_id: any SQL connection whose hook is a ``DbApiHook`` (PostgreSQL, Redshift, ...) (templated).
+    :param partition: ``{"column": ..., "value": ...}`` restricting every check to one partition,
+        e.g. ``{"column": "sale_date", "value": "{{ ds }}"}``; the value is bound (templated).
+    :param history: ``True`` to append every result to ``data_quality_history``, or the name of the
+        history table (``schema.table``); ``change`` checks read their baseline from it (templated).
+    :param hook_params: extra keyword arguments for the connection's hook.
+    """
+
+    template_fields: Sequence[str] = ("table", "checks", "partition", "conn_id", "history")
+    template_ext: Sequence[str] = (".yaml", ".yml")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"checks": "yaml", "partition": "json"}
+    ui_color = "#e6f2d9"
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        checks: list[dict[str, Any]] | str,
+        conn_id: str = "warehouse_default",
+        partition: dict[str, Any] | None = None,
+        history: bool | str = False,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.table = table
+        self.checks = checks
+        self.conn_id = conn_id
+        self.partition = partition
+        self.history = history
+        self.hook_params = hook_params or {}
+        self.results: list[CheckResult] = []
+
+    # -- connection ------------------------------------------------------------------------------------
+    @cached_property
+    def connection(self) -> Any:
+        return BaseHook.get_connection(self.conn_id)
+
+    @cached_property
+    def hook(self) -> DbApiHook:
+        """The connection's own SQL hook (``Connection.get_hook()``), e.g. PostgresHook or RedshiftSQLHook."""
+        hook = self.connection.get_hook(hook_params=self.hook_params)
+        if not hasattr(hook, "get_records"):
+            raise AirflowFailException(
+                f"connection {self.conn_id!r} (type {self.connection.conn_type!r}) has no SQL hook: "
+                "use a PostgreSQL, Redshift or other common.sql connection"
+            )
+        return hook
+
+    @cached_property
+    def dialect(self) -> Dialect:
+        try:
+            return dialect_for_conn_type(self.connection.conn_type)
+        except ValueError:
+            self.log.info("connection type %s: using generic SQL", self.connection.conn_type)
+            return Dialect()
+
+    # -- spec ------------------------------------------------------------------------------------------
+    def _prepare(self) -> tuple[tuple[str | None, str], Partition | None, list[Check], str | None]:
+        """Validate table, partition, history and the whole spec; one error lists every problem."""
+        problems: list[str] = []
+        source = None
+        table: tuple[str | None, str] = (None, "")
+        partition = None
+        checks: list[Check] = []
+        try:
+            table = parse_qualified(self.table, "table")
+        except InvalidIdentifierError as exc:
+            problems.append(f"table: {exc}")
+        try:
+            partition = parse_partition(self.partition)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+        history = None
+        try:
+            history = history_table(self.history)
+        except InvalidIdentifierError as exc:
+            problems.append(f"history: {exc}")
+        try:
+            raw, source = load_spec(self.checks)
+            checks = parse_spec(raw, history=bool(history) or bool(self.history), source=source)
+        except SpecError as exc:
+            source = exc.source
+            problems.extend(exc.problems)
+        if problems:
+            raise AirflowFailException(str(SpecError(problems, source)))
+        return table, partition, checks, history
+
+    # -- run -------------------------------------------------------------------------------------------
+    def _records(self, query: Query) -> list[Any]:
+        sql, parameters = query.render(self.dialect.paramstyle)
+        return list(self.hook.get_records(sql, parameters=parameters) or [])
+
+    def _scalar(self, query: Query) -> Any:
+        rows = self._records(query)
+        if not rows:
+            raise ValueError("the query returned no rows")
+        return rows[0][0]
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        (schema, table), partition, checks, history = self._prepare()
+        table_name = f"{schema}.{table}" if schema else table
+        plan = compile_checks(table, checks, self.dialect, partition, schema=schema)
+        self.log.info(
+            "Running %d checks on %s in %d queries (%d in the shared scan)",
+            len(plan.checks),
+            table_name,
+            len(plan.queries),
+            sum(1 for c in plan.checks if c.scan_columns and c.query is None),
+        )
+        partition_text = None if partition is None else str(partition.value)
+        run_id = str(context_value(context, "run_id", "manual"))
+
+        baselines: dict[str, list[float]] = {}
+        if history:
+            self.hook.run(create_sql(history))
+            change = [c for c in checks if c.type == "change"]
+            if change:
+                baselines = self._baselines(history, table_name, change, run_id, partition_text)
+
+        scan_row = self._records(plan.scan)[0] if plan.scan is not None else None
+        own: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for item in plan.checks:
+            if item.query is None:
+                continue
+            try:
+                own[item.check.name] = self._scalar(item.query)
+            except Exception as exc:  # the check fails with the error; the others still run
+                message = " ".join(str(exc).split())[:_MAX_ERROR]
+                self.log.warning("Check %s could not run: %s", item.check.name, message)
+                errors[item.check.name] = message
+        self.results = evaluate(plan, scan_row, own, errors=errors, baselines=baselines)
+        summary = summarize(table_name, partition, self.results)
+        self.log.info("Data-quality results for %s:\n%s", table_name, format_table(self.results))
+
+        if history:
+            self._record(history, context, run_id, table_name, partition_text)
+
+        task_instance = context_value(context, "ti")
+        if task_instance is not None:
+            task_instance.xcom_push(key=XCOM_KEY, value=summary)
+        if summary["summary"]["warned"]:
+            self.log.warning("%s", failure_message(summary, "warned"))
+        if not summary["passed"]:
+            raise AirflowException(failure_message(summary, "failed"))
+        self.log.info(
+            "All %d fail-severity checks passed on %s (%d warned)",
+            summary["summary"]["total"] - summary["summary"]["warned"],
+            table_name,
+            summary["summary"]["warned"],
+        )
+        return summary
+
+    def _baselines(
+        self, history: str, table_name: str, change: list[Check], run_id: str, partition_value: str | None
+    ) -> dict[str, list[float]]:
+        lookback = max(int(c.params["lookback"]) for c in change)
+        query = baseline_query(
+            history,
+            table_name,
+            [c.name for c in change],
+            lookback,
+            run_id=run_id,
+            partition_value=partition_value,
+        )
+        baselines: dict[str, list[float]] = {}
+        for name, value in self._records(query):
+            baselines.setdefault(name, []).append(float(value))
+        return baselines
+
+    def _record(
+        self, history: str, context: Context, run_id: str, table_name: str, partition_value: str | None
+    ) -> None:
+        """Replace this task's history rows for this run, in one transaction."""
+        from contextlib import closing
+
+        queries = record_queries(
+            history,
+            self.results,
+            dag_id=str(getattr(self, "dag_id", None) or "manual"),
+            task_id=self.task_id,
+            run_id=run_id,
+            table_name=table_name,
+            partition_value=partition_value,
+            checked_at=datetime.datetime.now(datetime.timezone.utc),
+        )
+        with closing(self.hook.get_conn()) as conn:
+            with closing(conn.cursor()) as cursor:
+                for query in queries:
+                    sql, parameters = query.render(self.dialect.paramstyle)
+                    cursor.execute(sql, parameters)
+            conn.commit()
+        self.log.info("Recorded %d results in %s", len(self.results), history)
+
+    # -- OpenLineage -----------------------------------------------------------------------------------
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Data-quality assertions and metrics on the checked table (needs the openlineage provider)."""
+        try:
+            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.openlineage.extractors import OperatorLineage
+            from openlineage.client.facet_v2 import (
+                data_quality_assertions_dataset,
+                data_quality_metrics_input_dataset,
+            )
+        except ImportError:
+            return None
+        return OperatorLineage(
+            inputs=[
+                Dataset(
+                    namespace=self._openlineage_namespace(),
+                    name=self._openlineage_name(),
+                    facets=openlineage_facets(
+                        self.results, data_quality_assertions_dataset, data_quality_metrics_input_dataset
+                    ),
+                )
+            ]
+        )
+
+    def _openlineage_namespace(self) -> str:
+        conn = self.connection
+        scheme = "redshift" if self.dialect.name == "redshift" else (conn.conn_type or "sql")
+        return f"{scheme}://{conn.host}:{conn.port}" if conn.host else f"{scheme}://{self.conn_id}"
+
+    def _openlineage_name(self) -> str:
+        database = self.connection.schema
+        table = self.table if "." in str(self.table) else f"public.{self.table}"
+        return f"{database}.{table}" if database else table
+
+
+def openlineage_facets(results: Sequence[CheckResult], assertions_module: Any, metrics_module: Any) -> dict:
+    """``dataQualityAssertions`` (one per check) and ``dataQualityMetrics`` (row count, per-column nulls)."""
+    assertions = [
+        assertions_module.Assertion(assertion=r.check, success=r.passed, column=r.column) for r in results
+    ]
+    facets: dict[str, Any] = {
+        "dataQualityAssertions": assertions_module.DataQualityAssertionsDatasetFacet(assertions=assertions)
+    }
+    row_count = next((int(r.value) for r in results if r.check == "row_count" and r.value is not None), None)
+    columns = {
+        r.column: metrics_module.ColumnMetrics(nullCount=int(r.value))
+        for r in results
+        if r.check == "not_null" and r.column and r.value is not None
+    }
+    facets["dataQualityMetrics"] = metrics_module.DataQualityMetricsInputDatasetFacet(
+        rowCount=row_count, columnMetrics=columns
+    )
+    return facets
+
+
+__all__ = ["XCOM_KEY", "DataQualityOperator"]
