@@ -100,3 +100,28 @@ def delete_for_reload_sql(
 def normalise_etag(etag: str) -> str:
     """S3 returns ETags in double quotes; the ledger stores them bare."""
     return etag.strip('"')
+
+
+def insert_from_copy_sql(ledger: str) -> str:
+    """Redshift: a ledger row whose ``row_count`` is read from the COPY's own per-file bookkeeping.
+
+    Parameters as :func:`insert_sql` but without ``row_count`` and ``loaded_at``, then the file's
+    ``s3://`` URI, which ``stl_load_commits`` names (space-padded) for each file of the last COPY.
+    """
+    columns = [c for c in COLUMNS if c not in ("row_count", "loaded_at")]
+    values = ", ".join(["%s"] * len(columns))
+    return (
+        f"INSERT INTO {ledger} ({', '.join(columns)}, row_count, loaded_at) "
+        f"SELECT {values}, COALESCE(SUM(lines_scanned), 0), GETDATE() FROM stl_load_commits "
+        "WHERE query = pg_last_copy_id() AND TRIM(filename) = %s"
+    )
+
+
+def forget_target_sql(
+    ledger: str, target_table: str, bucket: str, keys: Sequence[str]
+) -> list[tuple[str, list[Any]]]:
+    """:func:`delete_for_reload_sql` in chunks of at most 500 keys (bounded statement size)."""
+    return [
+        delete_for_reload_sql(ledger, target_table, list(keys[i : i + 500]), bucket)
+        for i in range(0, len(keys), 500)
+    ]

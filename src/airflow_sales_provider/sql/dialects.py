@@ -27,6 +27,23 @@ class Dialect:
     age_seconds_sql: ClassVar[str] = "extract(epoch from (now() - {expr}))"
     #: DB-API paramstyle of the usual driver (psycopg2: pyformat; redshift_connector: format).
     paramstyle: ClassVar[str] = "pyformat"
+    #: ``CREATE TEMP TABLE s (LIKE t<like_defaults>)``: keep column defaults in the staging table.
+    like_defaults: ClassVar[str] = " INCLUDING DEFAULTS"
+    #: an extra staging column recording load order (the "latest" row of an upsert without order_by);
+    #: empty where COPY loads in parallel and the order means nothing.
+    load_sequence_column_sql: ClassVar[str] = "BIGINT GENERATED ALWAYS AS IDENTITY"
+    #: ``TRUNCATE`` is transactional (PostgreSQL) or commits at once (Redshift, so DELETE is used there).
+    transactional_truncate: ClassVar[bool] = True
+
+    def truncate_sql(self, quoted_table: str) -> str:
+        """Empty a table inside the load's transaction."""
+        if self.transactional_truncate:
+            return f"TRUNCATE {quoted_table}"
+        return f"DELETE FROM {quoted_table}"
+
+    def load_lock_sql(self, quoted_ledger: str, target_name: str) -> tuple[str, tuple[str, ...]]:
+        """Serialise loads into one target for the rest of the transaction (overlapping runs wait)."""
+        return "SELECT pg_advisory_xact_lock(hashtext(%s))", ("airflow_sales_provider.load:" + target_name,)
 
 
 class PostgresDialect(Dialect):
@@ -45,6 +62,13 @@ class RedshiftDialect(Dialect):
     epoch_seconds_sql = "extract(epoch from {expr})"
     age_seconds_sql = "datediff(second, {expr}, getdate())"
     paramstyle = "format"
+    like_defaults = ""
+    load_sequence_column_sql = ""
+    transactional_truncate = False
+
+    def load_lock_sql(self, quoted_ledger: str, target_name: str) -> tuple[str, tuple[str, ...]]:
+        # No advisory locks on Redshift: the ledger table's own lock serialises loads.
+        return f"LOCK {quoted_ledger}", ()
 
 
 _BY_CONN_TYPE: dict[str, type[Dialect]] = {

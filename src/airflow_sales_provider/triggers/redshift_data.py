@@ -1,0 +1,117 @@
+"""Poll a Redshift Data API statement from the triggerer (aiobotocore: the event loop never blocks)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from airflow_sales_provider.compat import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+RUNNING_STATES = ("SUBMITTED", "PICKED", "STARTED")
+FINISHED_STATE = "FINISHED"
+
+
+class RedshiftLoadTrigger(BaseTrigger):
+    """Wait for the load's Redshift Data API statement (one transaction) to finish.
+
+    Yields ``{"status": "success", "statement_id", "result_rows"}`` when the statement finished, or
+    ``{"status": "error", "statement_id", "state", "message"}`` when it failed, was aborted, or could not
+    be described.
+
+    :param statement_id: the Data API statement (a batch: the whole load in one transaction).
+    :param aws_conn_id: the AWS connection used for the Data API.
+    :param region_name: AWS region (``None``: the connection's).
+    :param poll_interval: seconds between two ``DescribeStatement`` calls.
+    :param cancel_on_kill: cancel the statement when the deferred task is killed (where Airflow calls
+        ``BaseTrigger.on_kill``).
+    """
+
+    def __init__(
+        self,
+        statement_id: str,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        poll_interval: float = 10,
+        cancel_on_kill: bool = True,
+    ) -> None:
+        super().__init__()
+        self.statement_id = statement_id
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.poll_interval = poll_interval
+        self.cancel_on_kill = cancel_on_kill
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "statement_id": self.statement_id,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "poll_interval": self.poll_interval,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    def _hook(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
+
+        return RedshiftDataHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            async with await self._hook().get_async_conn() as client:
+                while True:
+                    description = await client.describe_statement(Id=self.statement_id)
+                    state = description["Status"]
+                    if state not in RUNNING_STATES:
+                        break
+                    self.log.info("Redshift statement %s is %s", self.statement_id, state)
+                    await asyncio.sleep(self.poll_interval)
+        except Exception as exc:  # a vanished statement or lost credentials must end the wait, not hang it
+            yield TriggerEvent(
+                {
+                    "status": "error",
+                    "statement_id": self.statement_id,
+                    "state": "UNKNOWN",
+                    "message": f"could not describe Redshift statement {self.statement_id}: {exc}",
+                }
+            )
+            return
+        if state == FINISHED_STATE:
+            yield TriggerEvent(
+                {
+                    "status": "success",
+                    "statement_id": self.statement_id,
+                    "result_rows": statement_result_rows(description),
+                }
+            )
+        else:
+            yield TriggerEvent(
+                {
+                    "status": "error",
+                    "statement_id": self.statement_id,
+                    "state": state,
+                    "message": str(description.get("Error") or f"statement ended as {state}"),
+                }
+            )
+
+    async def on_kill(self) -> None:
+        """Cancel the statement when the user kills the deferred task (Airflow versions that call this)."""
+        if not self.cancel_on_kill:
+            return
+        try:
+            async with await self._hook().get_async_conn() as client:
+                await client.cancel_statement(Id=self.statement_id)
+            self.log.info("cancelled Redshift statement %s", self.statement_id)
+        except Exception:
+            self.log.exception("could not cancel Redshift statement %s", self.statement_id)
+
+
+def statement_result_rows(description: dict[str, Any]) -> list[int]:
+    """``ResultRows`` of each sub-statement of a batch (``-1`` where Redshift reports none)."""
+    subs = description.get("SubStatements") or []
+    return [int(s.get("ResultRows", -1)) for s in subs]
