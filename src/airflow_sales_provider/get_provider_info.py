@@ -35,7 +35,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Sales warehouse",
-                "python-modules": ["airflow_sales_provider.triggers.athena"],
+                "python-modules": [
+                    "airflow_sales_provider.triggers.athena",
+                    "airflow_sales_provider.triggers.s3_arrival",
+                ],
             },
         ],
     }
