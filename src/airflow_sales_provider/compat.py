@@ -6,7 +6,7 @@ so no other module branches on the Airflow version.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as _airflow_version
 from airflow.triggers.base import BaseTrigger, TriggerEvent  # core on both lines: triggers run there
@@ -47,6 +47,13 @@ else:
 
     class TaskDeferralTimeout(TaskDeferralError):  # type: ignore[no-redef]
         """Airflow 3's deferral-timeout exception; Airflow 2 raises ``TaskDeferralError`` instead."""
+
+
+if TYPE_CHECKING:  # the task context type, for annotations only (import it under TYPE_CHECKING too)
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import Context as Context
+    else:
+        from airflow.utils.context import Context as Context  # type: ignore[no-redef,attr-defined,assignment]
 
 
 def default_deferrable() -> bool:
