@@ -175,7 +175,9 @@ def _evaluate_one(item: CompiledCheck, v: dict[str, Any], own: Any, baseline: Se
         return _result(check, observed, "values " + _bounds(p["min"], p["max"]), ok)
     if t == "freshness":
         age = numeric(v["age_seconds"])
-        expected = f"newest row at most {p['max_age']} old ({p['max_age_seconds']:g} s)"
+        seconds = f"{p['max_age_seconds']:g} s"
+        described = seconds if p["max_age"] in (seconds[:-2], seconds) else f"{p['max_age']} ({seconds})"
+        expected = f"newest row at most {described} old"
         observed = {"latest": v["latest"], "age_seconds": round(age, 1) if age is not None else None}
         return _result(check, observed, expected, age is not None and age <= p["max_age_seconds"], age)
     if t == "expression":

@@ -245,7 +245,7 @@ def _validate_check(raw: Any, where: str, problems: list[str], history: bool) ->
     allowed = (*_COMMON, *CHECK_FIELDS[check_type])
     for key in raw:
         if key not in allowed:
-            v.add(str(key), f"unknown field for a {check_type} check (allowed: {', '.join(allowed)})")
+            v.add(str(key), f"unknown field for check type {check_type!r} (allowed: {', '.join(allowed)})")
     severity = raw.get("severity", "fail")
     if severity not in SEVERITIES:
         v.add("severity", f"must be 'fail' or 'warn', got {severity!r}")
