@@ -1,4 +1,4 @@
-"""DataQualityOperator against the sandbox's real PostgreSQL: every check type, history, injection, one scan."""
+"""DataQualityOperator against the sandbox PostgreSQL: each check type, history, injection, one scan."""
 
 from __future__ import annotations
 
