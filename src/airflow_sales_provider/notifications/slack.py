@@ -233,7 +233,12 @@ class SlackNotifier(BaseNotifier):
                 return
             context[SUMMARY_CONTEXT_KEY] = notifier.build_summary(context)
             notifier._update_context(context)
-            notifier.render_template_fields(context)
+            jinja_env = None
+            if not hasattr(context_value(context, "dag"), "get_template_env"):
+                # Airflow 3's dag.test() hands DAG callbacks its scheduler DAG, which has no Jinja env.
+                jinja_env = notifier.get_template_env()
+                notifier.render_template_as_native_obj = False
+            notifier.render_template_fields(context, jinja_env=jinja_env)
             notifier.notify(context)
         except Exception as err:
             self.log.warning(
