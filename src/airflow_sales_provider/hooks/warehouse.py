@@ -41,6 +41,10 @@ class S3Object:
     etag: str | None = None
 
 
+class S3ObjectChangedError(RuntimeError):
+    """The object was overwritten between listing and loading."""
+
+
 @dataclass(frozen=True)
 class Probe:
     """What the first bytes of an object say: gzip or not, the CSV header, whether it has any data."""
@@ -138,7 +142,7 @@ class S3SourceHook(BaseHook):
         """Read the first bytes of an object (one ranged GET): compression, header, emptiness."""
         if obj.size == 0:
             return Probe(gzip=False, header=None, empty=True)
-        response = self.client.get_object(Bucket=bucket, Key=obj.key, Range=f"bytes=0-{PROBE_BYTES - 1}")
+        response = self._get(bucket, obj, Range=f"bytes=0-{PROBE_BYTES - 1}")
         raw = response["Body"].read()
         whole = obj.size is not None and len(raw) >= obj.size
         is_gzip = raw[:2] == GZIP_MAGIC
@@ -155,9 +159,28 @@ class S3SourceHook(BaseHook):
         empty = whole and not data_lines
         return Probe(gzip=is_gzip, header=header, empty=empty)
 
+    def _get(self, bucket: str, obj: S3Object, **kwargs: Any) -> Any:
+        """GET exactly the object version that was listed (``IfMatch`` on its ETag)."""
+        from botocore.exceptions import ClientError
+
+        if obj.etag:
+            kwargs["IfMatch"] = f'"{obj.etag}"'
+        try:
+            return self.client.get_object(Bucket=bucket, Key=obj.key, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412"):
+                raise S3ObjectChangedError(
+                    f"s3://{bucket}/{obj.key} changed since it was listed (ETag {obj.etag} no longer matches): "
+                    "rerun the task to load the new version"
+                ) from None
+            if code in ("NoSuchKey", "404"):
+                raise FileNotFoundError(f"s3://{bucket}/{obj.key} does not exist") from None
+            raise
+
     def open_stream(self, bucket: str, obj: S3Object, *, gzip: bool) -> io.RawIOBase:
         """A file-like object over the object's bytes, decompressed on the fly when ``gzip``."""
-        body = self.client.get_object(Bucket=bucket, Key=obj.key)["Body"]
+        body = self._get(bucket, obj)["Body"]
         if gzip:
             return _GunzipStream(body)
         return body  # type: ignore[no-any-return]
@@ -292,6 +315,8 @@ class IterStream(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
         self._buffer = b""
+        #: the exception the iterator raised (drivers wrap exceptions raised inside COPY's read()).
+        self.error: BaseException | None = None
 
     def readable(self) -> bool:
         return True
@@ -301,7 +326,11 @@ class IterStream(io.RawIOBase):
         parts = [self._buffer]
         have = len(self._buffer)
         while have < size:
-            chunk = next(self._chunks, None)
+            try:
+                chunk = next(self._chunks, None)
+            except Exception as exc:
+                self.error = exc
+                raise
             if chunk is None:
                 break
             parts.append(chunk)

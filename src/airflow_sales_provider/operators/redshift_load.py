@@ -454,7 +454,11 @@ class RedshiftLoadOperator(BaseOperator):
             return {}
         probes = {
             o.key: self.source.probe(
-                bucket, o, csv_header=bool(self.header), delimiter=self.delimiter, quote=self.quote
+                bucket,
+                o,
+                csv_header=bool(self.header) and self.format == "csv",
+                delimiter=self.delimiter,
+                quote=self.quote,
             )
             for o in objects
         }
@@ -712,7 +716,12 @@ class RedshiftLoadOperator(BaseOperator):
         try:
             if options.format == "json":
                 stream_in = IterStream(json_lines_to_copy_text(iter_lines(stream), plan.columns, json_paths))
-                return copy_from_stream(cur, postgres_copy_sql(plan, options, plan.columns), stream_in)
+                try:
+                    return copy_from_stream(cur, postgres_copy_sql(plan, options, plan.columns), stream_in)
+                except Exception:
+                    if stream_in.error is not None:  # psycopg2 wraps it in "error in .read() call"
+                        raise stream_in.error from None
+                    raise
             return copy_from_stream(cur, postgres_copy_sql(plan, options, plan.columns), stream)
         finally:
             stream.close()

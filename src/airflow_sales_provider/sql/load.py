@@ -201,12 +201,17 @@ class LoadPlan:
 def create_stage_sql(dialect: Dialect, plan: LoadPlan) -> list[Statement]:
     """The session-temporary staging table shaped like the target (plus a load sequence on PostgreSQL)."""
     stage = quote_identifier(STAGE_TABLE)
-    statements: list[Statement] = [
-        (
-            f"CREATE TEMP TABLE {stage} (LIKE {plan.target}{dialect.like_defaults}){dialect.temp_table_suffix}",
-            (),
-        )
-    ]
+    if plan.fill_partition:
+        # Only the files' columns (without the target's NOT NULL on the partition column they lack).
+        return [
+            (
+                f"CREATE TEMP TABLE {stage}{dialect.temp_table_suffix} AS "
+                f"SELECT {plan.column_list()} FROM {plan.target} LIMIT 0",
+                (),
+            )
+        ]
+    like = f"LIKE {plan.target}{dialect.like_defaults}"
+    statements: list[Statement] = [(f"CREATE TEMP TABLE {stage} ({like}){dialect.temp_table_suffix}", ())]
     if plan.mode == "upsert" and dialect.load_sequence_column_sql:
         seq = quote_identifier(SEQ_COLUMN)
         statements.append((f"ALTER TABLE {stage} ADD COLUMN {seq} {dialect.load_sequence_column_sql}", ()))
