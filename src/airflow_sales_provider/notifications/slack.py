@@ -221,7 +221,7 @@ class SlackNotifier(BaseNotifier):
         """Run as a callback. Works on a copy (rendering templates mutates), and never raises."""
         if len(args) != 1:
             self.log.info(
-                "SlackNotifier only handles on_*_callback calls; ignoring a %d-argument call", len(args)
+                "SlackNotifier handles on_*_callback calls only; ignored a %d-argument call", len(args)
             )
             return
         context = args[0]

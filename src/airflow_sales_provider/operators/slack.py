@@ -74,22 +74,22 @@ class SlackNotifyOperator(BaseOperator):
         from airflow_sales_provider.compat import AirflowException
         from airflow_sales_provider.notifications.slack import collect_run_summary, send_summary
 
-        summary = collect_run_summary(
-            context,
-            level="run",
-            include_data_quality=self.include_data_quality,
-            data_quality_key=self.data_quality_key,
-            data_quality_task_ids=self.data_quality_task_ids,
-            exclude_task_ids=(self.task_id,),
-        )
         try:
+            summary = collect_run_summary(
+                context,
+                level="run",
+                include_data_quality=self.include_data_quality,
+                data_quality_key=self.data_quality_key,
+                data_quality_task_ids=self.data_quality_task_ids,
+                exclude_task_ids=(self.task_id,),
+            )
             result = send_summary(self, self.hook, summary, self.text, self.blocks)
         except Exception as err:
             message = self.hook.redact(f"{type(err).__name__}: {err}")
             if self.fail_on_error:
                 raise AirflowException(f"Slack notification was not sent: {message}") from None
             self.log.warning("Slack notification was not sent: %s", message)
-            return {"delivered": False, "attempts": 0, "status": summary.status}
+            return {"delivered": False, "attempts": 0, "run_id": context_value(context, "run_id")}
         if not result.delivered:
             if self.fail_on_error:
                 raise AirflowException(
