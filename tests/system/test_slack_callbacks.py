@@ -181,3 +181,28 @@ def test_undeliverable_message_warns_and_the_task_succeeds(
     assert "Slack notification not delivered after" in output
     assert "HTTP 500: internal_error" in output
     assert slack_receiver.token not in output
+
+
+def test_fail_on_error_fails_the_notify_task(airflow_db, slack_conn, slack_receiver, all_output):
+    slack_conn(timeout=1, max_delivery_time=1.5)
+    slack_receiver.default = Reply(503, body="service_unavailable")
+
+    result = run_dag("slack_notify_strict", FILE, LOGICAL_DATE)
+
+    assert result.task_states == {"notify": "failed"}
+    output = all_output()
+    assert "Slack notification not delivered after" in output
+    assert "HTTP 503: service_unavailable" in output
+    assert slack_receiver.token not in output
+
+
+def test_example_dag_reports_a_successful_run(airflow_db, slack_receiver):
+    # The example uses slack_webhook_default, which the sandbox points at its receiver.
+    result = run_dag("example_slack_notifier", "example_slack_notifier.py", LOGICAL_DATE)
+
+    assert result.state == "success"
+    assert result.task_states == {"extract": "success", "load": "success", "notify": "success"}
+    (message,) = slack_receiver.messages  # the notify task only: the run summary is for failures
+    assert message["text"] == "Daily sales for 2024-03-01 are loaded."
+    assert header(message) == ":white_check_mark: Succeeded: example_slack_notifier"
+    assert "Daily sales for 2024-03-01 are loaded." in block_texts(message)

@@ -127,3 +127,13 @@ with DAG(
 ) as notify_task_dag:
     check_quality, flaky, _ = _tasks()
     check_quality() >> flaky() >> SlackNotifyOperator(task_id="notify", slack_webhook_conn_id=CONN)
+
+
+# fail_on_error: the one opt-in way a Slack problem fails a task.
+with DAG(
+    dag_id="slack_notify_strict",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+) as notify_strict_dag:
+    SlackNotifyOperator(task_id="notify", slack_webhook_conn_id=CONN, fail_on_error=True)
