@@ -350,7 +350,7 @@ def _validate_check(raw: Any, where: str, problems: list[str], history: bool) ->
         if check_type == "reconcile":
             if raw.get("tolerance") is None and raw.get("tolerance_pct") is None:
                 params["tolerance"] = 0
-            params["against"] = _validate_against(raw.get("against"), v, params["function"])
+            params["against"] = _validate_against(raw.get("against"), v, params["function"], params["column"])
         else:
             params["lookback"] = v.number(raw, "lookback", integer=True, minimum=1) or 5
             params["min_history"] = v.number(raw, "min_history", integer=True, minimum=1) or 1
@@ -383,7 +383,8 @@ def _validate_check(raw: Any, where: str, problems: list[str], history: bool) ->
     ]
 
 
-def _validate_against(raw: Any, parent: _Validator, function: str) -> dict[str, Any]:
+def _validate_against(raw: Any, parent: _Validator, function: str, column: str | None) -> dict[str, Any]:
+    """The other side of a reconcile: a table (same function and column unless given) or a query."""
     v = _Validator(parent.problems, f"{parent.where}.against")
     if not isinstance(raw, dict):
         v.add(None, "is required: a mapping with 'table' (plus 'function'/'column') or 'sql'")
@@ -408,7 +409,10 @@ def _validate_against(raw: Any, parent: _Validator, function: str) -> dict[str, 
     except InvalidIdentifierError as exc:
         v.add("table", str(exc))
     out["function"] = v.function(raw, default=function)
-    out["column"] = v.identifier(raw, "column", required=out["function"] != "count")
+    if raw.get("column") is None and column is not None:
+        out["column"] = column
+    else:
+        out["column"] = v.identifier(raw, "column", required=out["function"] != "count")
     out["partition_column"] = v.identifier(raw, "partition_column", required=False)
     return out
 

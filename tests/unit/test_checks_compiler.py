@@ -1,0 +1,203 @@
+"""The data-quality compiler without a database: SQL shape, quoting, binding, both dialects (sqlglot)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from airflow_sales_provider.checks import Partition, compile_checks, parse_spec
+from airflow_sales_provider.checks.compiler import Query, escape_percent
+from airflow_sales_provider.sql.dialects import PostgresDialect, RedshiftDialect
+
+SPEC = [
+    {"check": "row_count", "min": 1},
+    {"check": "not_null", "columns": ["order_id", "customer_id"]},
+    {"check": "not_null", "column": "amount", "max_null_pct": 1},
+    {"check": "accepted_values", "column": "category", "values": ["food", "toys"]},
+    {"check": "range", "column": "amount", "min": 0, "max": 1000},
+    {"check": "freshness", "column": "sold_at", "max_age": "1 day"},
+    {"check": "expression", "expression": "quantity <= 100 AND note NOT LIKE 'x%'"},
+    {"check": "unique", "column": "order_id"},
+    {"check": "unique", "columns": ["order_id", "line_no"]},
+    {"check": "distinct_count", "column": "category", "max": 10},
+    {"check": "relationships", "column": "customer_id", "to": "dim.customers", "field": "id"},
+    {
+        "check": "sql",
+        "sql": "SELECT count(*) FROM audit.errors WHERE day = %(day)s",
+        "op": "=",
+        "value": 0,
+        "parameters": {"day": "2024-03-01"},
+    },
+    {
+        "check": "reconcile",
+        "column": "amount",
+        "against": {"table": "raw.sales", "column": "amount", "partition_column": "ds"},
+        "tolerance_pct": 0.5,
+    },
+    {"check": "change", "function": "count", "tolerance_pct": 20},
+]
+PARTITION = Partition("sale_date", datetime.date(2024, 3, 1))
+DIALECTS = [
+    pytest.param(PostgresDialect(), "postgres", "pyformat", id="postgres"),
+    pytest.param(RedshiftDialect(), "redshift", "format", id="redshift"),
+]
+
+
+def plan_for(dialect, spec=SPEC, partition=PARTITION):
+    return compile_checks("sales", parse_spec(spec, history=True), dialect, partition, schema="mart")
+
+
+@pytest.mark.parametrize(("dialect", "sqlglot_dialect", "paramstyle"), DIALECTS)
+def test_every_query_parses_and_binds_every_value(dialect, sqlglot_dialect, paramstyle):
+    plan = plan_for(dialect)
+    assert len(plan.queries) == 1 + 6  # scan + 2 unique + distinct + relationships + sql + reconcile
+    for query in plan.queries:
+        sql, parameters = query.render(dialect.paramstyle)
+        tree = sqlglot.parse_one(sql, read=sqlglot_dialect)
+        assert isinstance(tree, exp.Select), sql
+        placeholders = list(tree.find_all(exp.Placeholder, exp.Parameter))
+        if dialect.paramstyle == "format":
+            assert isinstance(parameters, list) and len(placeholders) == len(parameters), sql
+        else:
+            assert parameters is None or len(placeholders) == len(parameters), sql
+        # values never appear in the SQL text
+        assert "2024-03-01" not in sql and "'food'" not in sql
+
+
+@pytest.mark.parametrize(("dialect", "sqlglot_dialect", "paramstyle"), DIALECTS)
+def test_one_scan_holds_every_aggregate_check(dialect, sqlglot_dialect, paramstyle):
+    plan = plan_for(dialect)
+    sql, parameters = plan.scan.render(dialect.paramstyle)
+    tree = sqlglot.parse_one(sql, read=sqlglot_dialect)
+    tables = [t.sql(sqlglot_dialect) for t in tree.find_all(exp.Table)]
+    assert tables == ['"mart"."sales"']  # one table, one scan, no sub-queries
+    assert len(list(tree.find_all(exp.Select))) == 1
+    where = tree.args["where"].sql(sqlglot_dialect)
+    assert where.startswith('WHERE "sale_date" = ')
+    # count(*) serves row_count and both not_null checks, but is computed once
+    assert sql.count("count(*)") == 1
+    assert len(tree.expressions) == len(plan.scan_aliases) == len(set(plan.scan_aliases))
+    scan_checks = [c.check.name for c in plan.checks if c.scan_columns]
+    assert scan_checks == [
+        "row_count",
+        "not_null_order_id",
+        "not_null_customer_id",
+        "not_null_amount",
+        "accepted_values_category",
+        "range_amount",
+        "freshness_sold_at",
+        "expression",
+        "reconcile_sum_amount",
+        "change_count",
+    ]
+    values = list(parameters.values()) if isinstance(parameters, dict) else parameters
+    assert values.count(datetime.date(2024, 3, 1)) == 1 and "food" in values and "toys" in values
+
+
+def test_freshness_is_dialect_specific():
+    (pg,) = plan_for(PostgresDialect(), [{"check": "freshness", "column": "t", "max_age": 60}], None).queries
+    (rs,) = plan_for(RedshiftDialect(), [{"check": "freshness", "column": "t", "max_age": 60}], None).queries
+    assert 'extract(epoch from (now() - max("t")))' in pg.sql
+    assert 'datediff(second, max("t"), getdate())' in rs.sql
+    tree = sqlglot.parse_one(rs.sql, read="redshift")
+    assert 'DATEDIFF(SECOND, MAX("t"), GETDATE())' in tree.sql("redshift")
+
+
+def test_unique_queries():
+    plan = plan_for(PostgresDialect())
+    single = next(c.query for c in plan.checks if c.check.name == "unique_order_id")
+    assert single.sql == (
+        'SELECT count("order_id") - count(DISTINCT "order_id") FROM "mart"."sales" '
+        'WHERE "sale_date" = %(partition_0)s'
+    )
+    composite = next(c.query for c in plan.checks if c.check.name == "unique_order_id_line_no")
+    tree = sqlglot.parse_one(composite.sql, read="postgres")
+    inner = tree.find(exp.Subquery).this
+    assert [g.sql() for g in inner.args["group"].expressions] == ['"order_id"', '"line_no"']
+    assert inner.args["having"].sql() == "HAVING COUNT(*) > 1"
+    assert '"order_id" IS NOT NULL AND "line_no" IS NOT NULL' in composite.sql
+
+
+def test_relationships_is_an_anti_join_with_the_partition_on_the_child():
+    plan = plan_for(PostgresDialect())
+    query = next(c.query for c in plan.checks if c.check.type == "relationships")
+    assert query.sql == (
+        'SELECT count(*) FROM "mart"."sales" AS c WHERE c."customer_id" IS NOT NULL AND '
+        'c."sale_date" = %(partition_0)s AND NOT EXISTS (SELECT 1 FROM "dim"."customers" AS p '
+        'WHERE p."id" = c."customer_id")'
+    )
+    assert query.parameters == {"partition_0": datetime.date(2024, 3, 1)}
+
+
+def test_reconcile_against_table_uses_its_partition_column_and_no_partition_without_it():
+    plan = plan_for(PostgresDialect())
+    query = next(c.query for c in plan.checks if c.check.type == "reconcile")
+    assert query.sql == 'SELECT sum("amount") FROM "raw"."sales" WHERE "ds" = %(partition_0)s'
+    spec = [{"check": "reconcile", "function": "count", "against": {"table": "raw.sales"}}]
+    (_, query) = plan_for(PostgresDialect(), spec).queries
+    assert query.sql == 'SELECT count(*) FROM "raw"."sales"' and query.parameters == {}
+
+
+def test_custom_sql_gets_partition_value_and_keeps_percent_literals():
+    spec = [
+        {
+            "check": "sql",
+            "sql": "SELECT count(*) FROM t WHERE d = %(partition_value)s AND s LIKE 'a%'",
+            "op": "=",
+            "value": 0,
+        }
+    ]
+    (query,) = plan_for(PostgresDialect(), spec).queries
+    assert query.parameters == {"partition_value": datetime.date(2024, 3, 1)}
+    assert query.sql == "SELECT count(*) FROM t WHERE d = %(partition_value)s AND s LIKE 'a%%'"
+    sql, params = query.render("format")
+    assert sql == "SELECT count(*) FROM t WHERE d = %s AND s LIKE 'a%%'" and params == [
+        datetime.date(2024, 3, 1)
+    ]
+    sql, params = query.render("qmark")
+    assert sql == "SELECT count(*) FROM t WHERE d = ? AND s LIKE 'a%'"
+    (query,) = plan_for(PostgresDialect(), [{**spec[0], "sql": "SELECT 1 WHERE 'a%' <> ''"}], None).queries
+    assert query.render() == ("SELECT 1 WHERE 'a%' <> ''", None)  # no parameters: no escaping left
+
+
+class TestQueryRender:
+    QUERY = Query("x", "SELECT %(b)s, %(a)s, %(b)s, 'x%%'", {"a": 1, "b": 2})
+
+    @pytest.mark.parametrize(
+        ("style", "expected"),
+        [
+            pytest.param("pyformat", ("SELECT %(b)s, %(a)s, %(b)s, 'x%%'", {"a": 1, "b": 2}), id="pyformat"),
+            pytest.param("format", ("SELECT %s, %s, %s, 'x%%'", [2, 1, 2]), id="format"),
+            pytest.param("qmark", ("SELECT ?, ?, ?, 'x%'", [2, 1, 2]), id="qmark"),
+            pytest.param("named", ("SELECT :b, :a, :b, 'x%'", {"a": 1, "b": 2}), id="named"),
+        ],
+    )
+    def test_paramstyles(self, style, expected):
+        assert self.QUERY.render(style) == expected
+
+    def test_unknown_paramstyle(self):
+        with pytest.raises(ValueError, match="unsupported paramstyle 'numeric'"):
+            self.QUERY.render("numeric")
+
+
+def test_escape_percent():
+    assert escape_percent("a % 2 = 0 AND b LIKE '%x' AND c = %(v)s", keep={"v"}) == (
+        "a %% 2 = 0 AND b LIKE '%%x' AND c = %(v)s"
+    )
+    assert escape_percent("c = %(v)s") == "c = %%(v)s"  # not a parameter the check declared
+
+
+def test_no_scan_when_nothing_shares_it():
+    plan = plan_for(PostgresDialect(), [{"check": "unique", "column": "id"}], None)
+    assert plan.scan is None and len(plan.queries) == 1
+
+
+def test_identifiers_are_quoted_and_reserved_words_work():
+    plan = plan_for(PostgresDialect(), [{"check": "not_null", "columns": ["select", "from"]}], None)
+    assert plan.scan.sql == (
+        'SELECT\n  count(*) AS c0,\n  count("select") AS c1,\n  count("from") AS c2\nFROM "mart"."sales"'
+    )
+    sqlglot.parse_one(plan.scan.sql, read="postgres")
