@@ -38,6 +38,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_sales_provider.triggers.athena",
                     "airflow_sales_provider.triggers.s3_arrival",
+                    "airflow_sales_provider.triggers.redshift_data",
                 ],
             },
         ],
