@@ -152,3 +152,34 @@ class TestEvents:
     def test_trigger_crash_is_not_skipped(self):
         with pytest.raises(TaskDeferralError):
             make(soft_fail=True).resume_execution("__fail__", {"error": "Trigger failure"}, {})
+
+
+def test_example_dag_wires_the_sensor_into_the_loader():
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "dags" / "example_s3_arrival.py"
+    dag = runpy.run_path(str(path))["dag"]
+    sensor = dag.get_task("wait_for_sales")
+    loader = dag.get_task("load_sales")
+    assert isinstance(sensor, S3ArrivalSensor)
+    assert sensor.deferrable is True
+    assert sensor.exclude_loaded_into == "public.sales"
+    assert [t.task_id for t in loader.upstream_list] == ["wait_for_sales"]
+    assert loader.s3_keys.operator is sensor, "the loader reads the sensor's XCom"
+
+
+def test_docs_snippets_match_the_example_dag():
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    doc = (repo / "docs" / "s3-arrival.md").read_text()
+    example = (repo / "examples" / "dags" / "example_s3_arrival.py").read_text()
+    includes = re.findall(
+        r"<!-- include: examples/dags/example_s3_arrival.py (\S+) -->\n```python\n(.*?)\n```", doc, re.S
+    )
+    assert {name for name, _ in includes} == {"howto_s3_arrival_sensor", "howto_s3_arrival_to_loader"}
+    for name, code in includes:
+        marked = re.search(rf"# \[START {name}\]\n(.*?)\n\s*# \[END {name}\]", example, re.S)
+        assert marked is not None and marked.group(1) == code, name
