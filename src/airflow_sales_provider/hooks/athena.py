@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.athena import AthenaHook
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-#: Multipart part size for JSON Lines reports. S3's minimum is 5 MiB (except the last part); a small
-#: part keeps the worker's peak memory low, and 10,000 parts of 8 MiB still allow 78 GiB reports.
-DEFAULT_PART_SIZE = 8 * 1024 * 1024
+#: First multipart part size for JSON Lines reports: S3's minimum (except for the last part), which
+#: keeps the worker's peak memory low. Parts grow by this size every 1,000 parts, so S3's 10,000-part
+#: limit still allows reports of about 270 GiB.
+DEFAULT_PART_SIZE = 5 * 1024 * 1024
+_PARTS_PER_STEP = 1000
 _READ_BUFFER = 1024 * 1024
 
 
@@ -37,7 +39,7 @@ class AthenaReportHook(BaseHook):
     :param aws_conn_id: The Airflow AWS connection (its ``endpoint_url`` extra is honoured for both
         Athena and S3, as the amazon provider's hooks do).
     :param region_name: AWS region; defaults to the connection's.
-    :param part_size: Multipart part size in bytes for JSON Lines reports (at least 5 MiB).
+    :param part_size: First multipart part size in bytes for JSON Lines reports (at least 5 MiB).
     """
 
     conn_name_attr = "aws_conn_id"
@@ -133,7 +135,7 @@ class AthenaReportHook(BaseHook):
     def write_jsonl_report(self, source_uri: str, target_uri: str) -> int:
         """Stream Athena's result CSV into a JSON Lines object by multipart upload; return the row count.
 
-        At most one part (``part_size``) plus one read buffer is held in memory. If anything fails the
+        At most one part (from ``part_size``) plus one read buffer is held in memory. If anything fails the
         multipart upload is aborted, so no partial report is ever visible at ``target_uri``.
         """
         bucket, key = parse_s3_uri(target_uri, "report_s3_uri")
@@ -169,43 +171,39 @@ class _BodyReader(io.RawIOBase):
 
 
 def _upload_lines(client: Any, bucket: str, key: str, lines: Iterable[str], part_size: int) -> int:
-    """Upload text lines as one object, part by part; return how many lines were written."""
+    """Upload text lines as one object, part by part; return how many lines were written.
+
+    Lines are encoded straight into one reusable ``bytearray``: the only sizeable buffer is the part
+    being filled (plus the read buffer upstream), whatever the number of rows.
+    """
     rows = 0
-    pending: list[str] = []
-    pending_chars = 0
+    buffer = bytearray()
     upload_id: str | None = None
     parts: list[dict[str, Any]] = []
 
     def flush() -> None:
-        nonlocal upload_id, pending, pending_chars
-        data = "".join(pending).encode("utf-8")
-        pending, pending_chars = [], 0
+        nonlocal upload_id
         if upload_id is None:
             upload_id = client.create_multipart_upload(
                 Bucket=bucket, Key=key, ContentType="application/x-ndjson"
             )["UploadId"]
         number = len(parts) + 1
-        etag = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data)[
+        etag = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=buffer)[
             "ETag"
         ]
         parts.append({"ETag": etag, "PartNumber": number})
+        buffer.clear()
 
     try:
         for line in lines:
-            pending.append(line)
-            pending_chars += len(line)
+            buffer += line.encode("utf-8")
             rows += 1
-            if pending_chars >= part_size:
+            if len(buffer) >= part_size * (1 + len(parts) // _PARTS_PER_STEP):
                 flush()
         if upload_id is None:  # small report: one plain PUT
-            client.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body="".join(pending).encode("utf-8"),
-                ContentType="application/x-ndjson",
-            )
+            client.put_object(Bucket=bucket, Key=key, Body=bytes(buffer), ContentType="application/x-ndjson")
             return rows
-        if pending:
+        if buffer:
             flush()
         client.complete_multipart_upload(
             Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
