@@ -7,8 +7,9 @@ Both sides read the same N-row result seeded into the sandbox's moto server:
 - ``baseline``: the common pattern, ``AthenaHook.run_query`` + ``poll_query_status`` then every page of
   ``AthenaHook.get_query_results_paginator`` collected in a list.
 
-Each measurement runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its own; an
-``imports only`` child shows what Python + Airflow + boto3 cost before any row is read.
+Each measurement runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its own; the
+``imports`` and ``clients`` children show what Python + Airflow + boto3 (and the two botocore clients)
+cost before any row is read.
 
     .venv/af3/bin/python benchmarks/athena_report.py            # 100 k and 1 M rows
     .venv/af3/bin/python benchmarks/athena_report.py --quick    # 10 k and 50 k rows
@@ -49,6 +50,15 @@ def child_imports() -> dict:
     return {"rows": 0}
 
 
+def child_clients() -> dict:
+    from airflow_sales_provider.hooks.athena import AthenaReportHook
+
+    hook = AthenaReportHook(aws_conn_id="aws_default")
+    hook.athena.get_conn()
+    hook.s3.get_conn()
+    return {"rows": 0}
+
+
 def child_operator() -> dict:
     from airflow_sales_provider.operators.athena_report import AthenaReportOperator
 
@@ -69,7 +79,9 @@ def child_baseline() -> dict:
 
     hook = AthenaHook(aws_conn_id="aws_default")
     query_id = hook.run_query(
-        SQL, query_context={"Database": "sales"}, result_configuration={"OutputLocation": f"s3://{RESULTS}/q/"}
+        SQL,
+        query_context={"Database": "sales"},
+        result_configuration={"OutputLocation": f"s3://{RESULTS}/q/"},
     )
     hook.poll_query_status(query_id, sleep_time=0)
     paginator = hook.get_query_results_paginator(query_id)
@@ -79,7 +91,12 @@ def child_baseline() -> dict:
     return {"rows": rows}
 
 
-CHILDREN = {"imports": child_imports, "operator": child_operator, "baseline": child_baseline}
+CHILDREN = {
+    "imports": child_imports,
+    "clients": child_clients,
+    "operator": child_operator,
+    "baseline": child_baseline,
+}
 
 
 def run_child(name: str) -> None:
@@ -163,6 +180,8 @@ def main() -> int:
     with Sandbox(postgres=False, slack=False) as sandbox, sandbox.environment():
         idle = measure("imports")
         print(f"imports only (Python + Airflow + boto3):        peak RSS {idle['peak_rss_mib']:7.1f} MiB")
+        clients = measure("clients")
+        print(f"imports + Athena and S3 clients, no rows:       peak RSS {clients['peak_rss_mib']:7.1f} MiB")
         results: dict[int, dict[str, dict]] = {}
         for rows in sizes:
             results[rows] = {}
@@ -179,7 +198,8 @@ def main() -> int:
                 )
             op, base = results[rows]["operator"], results[rows]["baseline"]
             print(
-                f"{rows:>9,} rows  ratio operator/baseline      wall {op['wall_s'] / base['wall_s']:7.2f} x   "
+                f"{rows:>9,} rows  ratio operator/baseline      "
+                f"wall {op['wall_s'] / base['wall_s']:7.2f} x   "
                 f"peak RSS {op['peak_rss_mib'] / base['peak_rss_mib']:7.2f} x"
             )
         small, large = sizes[0], sizes[-1]
