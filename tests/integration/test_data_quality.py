@@ -563,6 +563,36 @@ class TestInjection:
             cur.execute("SELECT count(*) FROM dq.customers")
             assert cur.fetchone() == (5,)
 
+    def test_injection_through_templates(self, sales, warehouse):
+        operator = DataQualityOperator(
+            task_id="dq",
+            table="{{ params.table }}",
+            checks=[{"check": "row_count", "max": "{{ params.max }}"}],
+            partition={"column": "category", "value": "{{ params.category }}"},
+        )
+        operator.render_template_fields(
+            {"params": {"table": "dq.sales", "max": 0, "category": "food' OR '1'='1"}}
+        )
+        outcome = operator.execute({"ti": TaskInstanceRecorder(), "run_id": "t"})
+        assert outcome["passed"] and outcome["checks"][0]["observed"] == 0
+        assert outcome["partition"]["value"] == "food' OR '1'='1"
+
+        operator = DataQualityOperator(
+            task_id="dq",
+            table="{{ params.table }}",
+            checks=[{"check": "not_null", "column": "{{ params.column }}"}],
+        )
+        operator.render_template_fields(
+            {"params": {"table": "dq.sales WHERE 1=0; DROP TABLE dq.customers; --", "column": 'a"b'}}
+        )
+        with pytest.raises(AirflowFailException) as error:
+            operator.execute({"ti": TaskInstanceRecorder(), "run_id": "t"})
+        assert "table: table 'dq.sales WHERE 1=0; DROP TABLE dq.customers; --' must be" in str(error.value)
+        assert """checks[0].column: column 'a"b' is not a valid SQL identifier""" in str(error.value)
+        with warehouse.cursor() as cur:
+            cur.execute("SELECT count(*) FROM dq.customers")
+            assert cur.fetchone() == (5,)
+
     def test_partition_value_is_bound_not_spliced(self, sales, warehouse):
         evil = "2024-03-01' OR '1'='1"
         outcome, _ = run_checks(

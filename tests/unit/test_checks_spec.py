@@ -62,7 +62,7 @@ class TestParseSpec:
                 [{"check": "row_count", "min": -1}], "checks[0].min: must be >= 0, got -1", id="negative"
             ),
             pytest.param(
-                [{"check": "row_count", "min": "1"}], "checks[0].min: must be an integer", id="type"
+                [{"check": "row_count", "min": "one"}], "checks[0].min: must be an integer", id="type"
             ),
             pytest.param(
                 [{"check": "row_count", "min": True}], "checks[0].min: must be an integer", id="bool"
@@ -132,6 +132,11 @@ class TestParseSpec:
                 id="parameter-name",
             ),
             pytest.param(
+                [{"check": "sql", "sql": "SELECT %(day)s", "op": "=", "value": 1}],
+                "checks[0].sql: uses %(day)s but 'parameters' has no 'day'",
+                id="undeclared-parameter",
+            ),
+            pytest.param(
                 [{"check": "row_count", "min": 1, "name": ""}],
                 "checks[0].name: must be a non-empty",
                 id="name",
@@ -149,6 +154,14 @@ class TestParseSpec:
             parse_spec([{"check": "x"}, {"check": "row_count"}, {"check": "unique", "column": "1a"}])
         assert len(error.value.problems) == 3
         assert str(error.value).startswith("data-quality spec has 3 problems:\n  - checks[0].check")
+
+    def test_rendered_numbers_are_numbers(self):
+        (check,) = parse_spec([{"check": "row_count", "min": "5", "max": " 7 "}])
+        assert (check.params["min"], check.params["max"]) == (5, 7)
+        (check,) = parse_spec([{"check": "not_null", "column": "a", "max_null_pct": "2.5"}])
+        assert check.params["max_null_pct"] == 2.5
+        with pytest.raises(SpecError, match="must be an integer, got 2.5"):
+            parse_spec([{"check": "row_count", "min": "2.5"}])
 
     def test_mapping_with_checks_key(self):
         assert len(parse_spec({"checks": [{"check": "row_count", "min": 1}]})) == 1

@@ -52,6 +52,8 @@ _DURATION = re.compile(
 )
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 SCALAR_TYPES = (str, int, float, bool, datetime.date, datetime.datetime)
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 class SpecError(ValueError):
@@ -168,6 +170,8 @@ class _Validator:
         if key not in raw or raw[key] is None:
             return None
         value = raw[key]
+        if isinstance(value, str) and _NUMBER.match(value.strip()):  # a rendered template: "5"
+            value = float(value) if any(c in value for c in ".eE") else int(value)
         ok = isinstance(value, int) if integer else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok:
             kind = "an integer" if integer else "a number"
@@ -343,6 +347,7 @@ def _validate_check(raw: Any, where: str, problems: list[str], history: bool) ->
             v.add("value", "is required (the value the query's result is compared with)")
         params["value"] = v.scalar(raw, "value")
         params["parameters"] = v.parameters(raw)
+        _check_placeholders(v, "sql", params.get("sql"), params["parameters"])
     elif check_type in {"reconcile", "change"}:
         params["function"] = v.function(raw, default="sum" if check_type == "reconcile" else "count")
         params["column"] = v.identifier(raw, "column", required=params["function"] != "count")
@@ -383,6 +388,13 @@ def _validate_check(raw: Any, where: str, problems: list[str], history: bool) ->
     ]
 
 
+def _check_placeholders(v: _Validator, key: str, sql: str | None, parameters: dict[str, Any]) -> None:
+    """Every ``%(name)s`` in custom SQL must be a declared parameter (or the partition value)."""
+    for name in sorted(set(_PLACEHOLDER.findall(sql or ""))):
+        if name not in parameters and name != "partition_value":
+            v.add(key, f"uses %({name})s but 'parameters' has no {name!r}")
+
+
 def _validate_against(raw: Any, parent: _Validator, function: str, column: str | None) -> dict[str, Any]:
     """The other side of a reconcile: a table (same function and column unless given) or a query."""
     v = _Validator(parent.problems, f"{parent.where}.against")
@@ -402,7 +414,9 @@ def _validate_against(raw: Any, parent: _Validator, function: str, column: str |
             return {}
         for problem in select_problems(sql):
             v.add("sql", problem)
-        return {"sql": sql.strip().rstrip(";").strip(), "parameters": v.parameters(raw)}
+        parameters = v.parameters(raw)
+        _check_placeholders(v, "sql", sql, parameters)
+        return {"sql": sql.strip().rstrip(";").strip(), "parameters": parameters}
     out: dict[str, Any] = {}
     try:
         out["table"] = parse_qualified(raw["table"], "table")
