@@ -250,23 +250,29 @@ class TestPublish:
         assert [json.loads(line) for line in text.splitlines(keepends=False)] == EXPECTED_JSONL
         assert text.endswith("\n")
 
-    def test_jsonl_report_larger_than_a_part_is_a_multipart_upload(self, sandbox, athena):
-        rows = [["id", "payload"]] + [[str(i), "x" * 200] for i in range(30_000)]
+    def test_large_reports_are_multipart_in_both_formats(self, sandbox, athena):
+        rows = [["id", "payload"]] + [[str(i), "x" * 300] for i in range(30_000)]  # ~9.4 MB of CSV
         sandbox.reset_aws()
         s3 = sandbox.boto3_client("s3")
         s3.create_bucket(Bucket=RESULTS_BUCKET)
         s3.create_bucket(Bucket=REPORTS_BUCKET)
         queue_rows(sandbox, rows)
-        op = make_op(report_format="jsonl", report_s3_uri="s3://reports/big.jsonl")
-        op.hook.part_size = 5 * 1024 * 1024  # ~6.3 MB of JSON Lines: two parts
+        queue_rows(sandbox, rows)
 
-        assert op.execute(context())["row_count"] == 30_000
-        head = s3.head_object(Bucket=REPORTS_BUCKET, Key="big.jsonl")
-        assert head["ETag"].strip('"').endswith("-2")  # S3 marks a multipart object "<md5>-<parts>"
+        jsonl = make_op(report_format="jsonl", report_s3_uri="s3://reports/big.jsonl").execute(context())
+        csv = make_op(report_s3_uri="s3://reports/big.csv").execute(context())
+
+        assert jsonl["row_count"] == csv["row_count"] == 30_000
+        # S3 marks a multipart object's ETag "<md5>-<parts>": 5 MiB JSON Lines parts, and the managed
+        # server-side copy (UploadPartCopy, 8 MiB parts) of the CSV above its 8 MiB threshold.
+        assert s3.head_object(Bucket=REPORTS_BUCKET, Key="big.jsonl")["ETag"].strip('"').endswith("-2")
+        assert s3.head_object(Bucket=REPORTS_BUCKET, Key="big.csv")["ETag"].strip('"').endswith("-2")
         assert s3.list_multipart_uploads(Bucket=REPORTS_BUCKET).get("Uploads", []) == []
         lines = report_text(sandbox, "big.jsonl").splitlines()
         assert len(lines) == 30_000
-        assert json.loads(lines[-1]) == {"id": "29999", "payload": "x" * 200}
+        assert json.loads(lines[-1]) == {"id": "29999", "payload": "x" * 300}
+        source = s3.get_object(Bucket=RESULTS_BUCKET, Key=f"queries/{csv['query_execution_id']}.csv")
+        assert report_text(sandbox, "big.csv") == source["Body"].read().decode()
 
     @pytest.mark.parametrize("report_format", ["csv", "jsonl"])
     def test_deferred_path_ends_like_the_sync_path(self, sandbox, athena, slow_queries, report_format):
