@@ -239,9 +239,18 @@ def run_xcom_values(context: Any, key: str, task_ids: list[str]) -> dict[str, An
             ).all()
             return {row.task_id: XComModel.deserialize_value(row) for row in rows}
     ti = context_value(context, "ti")
+    values = {}
+    if ti is None and AIRFLOW_V_3_0_PLUS and dag_id and run_id:
+        # Airflow 3 DAG-processor callbacks without a last task instance: ask the XCom backend directly.
+        from airflow.sdk.execution_time.xcom import XCom
+
+        for task_id in task_ids:
+            value = XCom.get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id)
+            if value is not None:
+                values[task_id] = value
+        return values
     if ti is None:
         return {}
-    values = {}
     for task_id in task_ids:
         value = ti.xcom_pull(task_ids=task_id, key=key)
         if value is not None:

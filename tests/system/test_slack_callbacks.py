@@ -107,7 +107,7 @@ def test_task_callbacks_post_success_retry_and_failure(airflow_db, slack_conn, s
     exception_block = next(
         b for b in failure["blocks"] if "*ValueError*" in b.get("text", {}).get("text", "")
     )
-    assert len(exception_block["text"]["text"]) <= 3000  # a ~10,000-character message, truncated
+    assert len(exception_block["text"]["text"]) <= 3000  # a ~5,000-character message, truncated
     assert exception_block["text"]["text"].endswith("…```")
     assert "ValueError: COPY failed" in failure["text"]
     # The data-quality results pushed by check_quality are listed: the failed and the warned check.

@@ -184,6 +184,8 @@ class SlackNotifier(BaseNotifier):
     """
 
     template_fields: Sequence[str] = ("slack_webhook_conn_id", "text", "blocks")
+    # Set (on the rendering copy only) when the context's DAG cannot say how to render.
+    render_template_as_native_obj: bool | None
 
     def __init__(
         self,

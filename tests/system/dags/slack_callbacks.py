@@ -68,7 +68,7 @@ def _tasks() -> tuple:
 
     @task
     def load():
-        raise ValueError("COPY failed: " + "row 7 has a bad amount; " * 400)
+        raise ValueError("COPY failed: " + "row 7 has a bad amount; " * 200)
 
     return check_quality, flaky, load
 
