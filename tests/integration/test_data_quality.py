@@ -414,9 +414,48 @@ class TestOneScan:
         assert len(on_sales) == 3, on_sales  # the shared scan + unique + relationships
         scan = on_sales[0]
         assert scan.count("FROM") == 1 and "count(*)" in scan
-        # the history baseline is one more small query, on the history table
+        # one small query on the history table (the baseline), one catalog lookup for unique keys
         assert [s for s in statements if s not in on_sales and "scan_history" in s] == statements[:1]
-        assert len(statements) == 4
+        assert "pg_index" in statements[1]
+        assert len(statements) == 5
+
+    def test_unique_key_enforced_by_the_database_is_not_counted(self, sales, warehouse, monkeypatch):
+        with warehouse.cursor() as cur:
+            cur.execute("CREATE TABLE dq.orders (id integer PRIMARY KEY, line integer, code text, ref text)")
+            cur.execute("CREATE UNIQUE INDEX orders_code ON dq.orders (code) WHERE code <> 'x'")  # partial
+            cur.execute("CREATE UNIQUE INDEX orders_ref ON dq.orders (lower(ref))")  # an expression
+            cur.execute("INSERT INTO dq.orders VALUES (1, 1, 'x', 'a'), (2, 1, 'x', 'b')")
+        operator = DataQualityOperator(
+            task_id="dq",
+            table="dq.orders",
+            checks=[
+                {"check": "unique", "column": "id"},
+                {"check": "unique", "columns": ["line", "id"]},
+                {"check": "unique", "column": "code"},
+                {"check": "unique", "column": "ref"},
+            ],
+        )
+        statements: list[str] = []
+        real_get_records = operator.hook.get_records
+
+        def counting_get_records(sql, parameters=None, **kwargs):
+            statements.append(sql)
+            return real_get_records(sql, parameters=parameters, **kwargs)
+
+        monkeypatch.setattr(operator.hook, "get_records", counting_get_records)
+        ti = TaskInstanceRecorder()
+        with pytest.raises(AirflowException):
+            operator.execute({"ti": ti, "run_id": "keys"})
+        pushed = ti.xcom["data_quality"]
+        assert [(c["name"], c["observed"]) for c in pushed["checks"]] == [
+            ("unique_id", 0),
+            ("unique_line_id", 0),
+            ("unique_code", 1),  # the partial index does not cover 'x': counted, and duplicated
+            ("unique_ref", 0),  # counted: the expression index is not on the column itself
+        ]
+        assert "pg_index" in statements[0]
+        counted = [s for s in statements if "count(DISTINCT" in s]
+        assert len(statements) == 3 and len(counted) == 2, statements
 
 
 class TestValidation:

@@ -53,7 +53,9 @@ def plan_for(dialect, spec=SPEC, partition=PARTITION):
 @pytest.mark.parametrize(("dialect", "sqlglot_dialect", "paramstyle"), DIALECTS)
 def test_every_query_parses_and_binds_every_value(dialect, sqlglot_dialect, paramstyle):
     plan = plan_for(dialect)
-    assert len(plan.queries) == 1 + 6  # scan + 2 unique + distinct + relationships + sql + reconcile
+    # [unique-key lookup +] scan + 2 unique + distinct + relationships + sql + reconcile
+    assert len(plan.queries) == (8 if dialect.unique_keys_sql else 7)
+    assert (plan.unique_keys is not None) is (sqlglot_dialect == "postgres")
     for query in plan.queries:
         sql, parameters = query.render(dialect.paramstyle)
         tree = sqlglot.parse_one(sql, read=sqlglot_dialect)
@@ -191,8 +193,23 @@ def test_escape_percent():
 
 
 def test_no_scan_when_nothing_shares_it():
-    plan = plan_for(PostgresDialect(), [{"check": "unique", "column": "id"}], None)
+    plan = plan_for(RedshiftDialect(), [{"check": "unique", "column": "id"}], None)
     assert plan.scan is None and len(plan.queries) == 1
+
+
+def test_unique_keys_cover_a_key_or_its_superset():
+    spec = [
+        {"check": "unique", "column": "id"},
+        {"check": "unique", "columns": ["id", "line"]},
+        {"check": "unique", "columns": ["a", "b"]},
+        {"check": "not_null", "column": "id"},
+    ]
+    plan = plan_for(PostgresDialect(), spec, None)
+    assert plan.unique_keys.parameters == {"table": '"mart"."sales"'}
+    keys = [["id"], ["b", "c"]]
+    assert [plan.covered_by_unique_key(item, keys) for item in plan.checks] == [True, True, False, False]
+    assert [plan.covered_by_unique_key(item, []) for item in plan.checks] == [False] * 4
+    assert plan_for(PostgresDialect(), spec[3:], None).unique_keys is None  # no unique check, no lookup
 
 
 def test_identifiers_are_quoted_and_reserved_words_work():
@@ -201,3 +218,17 @@ def test_identifiers_are_quoted_and_reserved_words_work():
         'SELECT\n  count(*) AS c0,\n  count("select") AS c1,\n  count("from") AS c2\nFROM "mart"."sales"'
     )
     sqlglot.parse_one(plan.scan.sql, read="postgres")
+
+
+def test_athena_and_unknown_connection_types():
+    from airflow_sales_provider.sql.dialects import Dialect, dialect_for_checks
+
+    athena = dialect_for_checks("athena")
+    assert athena.name == "athena" and athena.unique_keys_sql is None
+    assert type(dialect_for_checks("postgres")) is PostgresDialect
+    assert type(dialect_for_checks("redshift")) is RedshiftDialect
+    assert type(dialect_for_checks("mysql")) is Dialect
+    plan = plan_for(athena, [{"check": "freshness", "column": "t", "max_age": 60}, *SPEC[:5]])
+    sql, _ = plan.scan.render("qmark")  # sqlglot reads ? placeholders in Trino SQL
+    tree = sqlglot.parse_one(sql, read="athena")
+    assert "DATE_DIFF('SECOND', CAST(MAX(\"t\") AS TIMESTAMP), LOCALTIMESTAMP)" in tree.sql("athena").upper()

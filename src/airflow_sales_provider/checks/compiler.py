@@ -11,11 +11,15 @@ computed once): ``row_count``, ``not_null``, ``accepted_values``, ``range``, ``f
 ``expression``, this side of ``reconcile``, the metric of ``change``. These are all plain
 aggregates, which PostgreSQL can also run with parallel workers.
 
-What gets its own query, each as cheap as the database allows: ``unique`` (``count(k) - count(DISTINCT
-k)`` for one column, a ``GROUP BY`` returning only the duplicate count for a composite key),
-``distinct_count`` (``GROUP BY`` rather than a sorting
-``count(DISTINCT)`` that would also stop the scan from running in parallel), ``relationships`` (an
-anti-join with ``NOT EXISTS``), custom ``sql`` and the other side of ``reconcile``.
+What gets its own query, each as cheap as the database allows:
+
+- ``unique``: nothing at all when an enforced unique index or constraint covers the key (PostgreSQL:
+  one catalog lookup for all ``unique`` checks); else ``count(k) - count(DISTINCT k)`` for one
+  column, or a ``GROUP BY`` returning only the duplicate count for a composite key;
+- ``distinct_count``: a ``GROUP BY`` rather than a sorting ``count(DISTINCT)`` that would also stop
+  the shared scan from running in parallel;
+- ``relationships``: an anti-join with ``NOT EXISTS``;
+- custom ``sql`` and the other side of ``reconcile``: their own query.
 """
 
 from __future__ import annotations
@@ -94,12 +98,27 @@ class Plan:
     scan: Query | None
     scan_aliases: list[str]
     checks: list[CompiledCheck]
+    #: the table's enforced unique keys (catalog query; only where the dialect has one and the suite
+    #: has ``unique`` checks): a ``unique`` check whose key is covered by one needs no query.
+    unique_keys: Query | None = None
+
+    def covered_by_unique_key(self, item: CompiledCheck, unique_keys: Iterable[Iterable[str]]) -> bool:
+        """Whether the database already guarantees ``item``'s (``unique``) key.
+
+        A unique index on a subset of the key columns makes the whole key unique (rows with a NULL key
+        part are ignored by the check, as by the index).
+        """
+        if item.check.type != "unique":
+            return False
+        columns = set(item.check.params["columns"])
+        return any(set(key) and set(key) <= columns for key in unique_keys)
 
     @property
     def queries(self) -> list[Query]:
-        """Every statement to run: the scan first, then the checks' own queries."""
+        """Every statement that may run: the unique-key lookup, the scan, then the checks' own queries."""
         own = [c.query for c in self.checks if c.query is not None]
-        return ([self.scan] if self.scan is not None else []) + own
+        first = [q for q in (self.unique_keys, self.scan) if q is not None]
+        return first + own
 
 
 def escape_percent(sql: str, keep: Iterable[str] = ()) -> str:
@@ -231,7 +250,16 @@ def compile_checks(
         scan_query = Query(
             SCAN, f"SELECT\n  {select}\nFROM {source}{_where(scan_where)}", scan_binder.parameters
         )
-    return Plan(table=source, scan=scan_query, scan_aliases=list(expressions.values()), checks=compiled)
+    unique_keys = None
+    if dialect.unique_keys_sql and any(c.type == "unique" for c in checks):
+        unique_keys = Query("unique_keys", dialect.unique_keys_sql, {"table": source})
+    return Plan(
+        table=source,
+        scan=scan_query,
+        scan_aliases=list(expressions.values()),
+        checks=compiled,
+        unique_keys=unique_keys,
+    )
 
 
 def _unique_query(check: Check, source: str, columns: list[str], partition: Partition | None) -> Query:

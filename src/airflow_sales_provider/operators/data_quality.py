@@ -28,7 +28,7 @@ from airflow_sales_provider.compat import (
     BaseOperator,
     context_value,
 )
-from airflow_sales_provider.sql.dialects import Dialect, dialect_for_conn_type
+from airflow_sales_provider.sql.dialects import Dialect, dialect_for_checks
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError, parse_qualified
 
 if TYPE_CHECKING:
@@ -109,11 +109,7 @@ class DataQualityOperator(BaseOperator):
 
     @cached_property
     def dialect(self) -> Dialect:
-        try:
-            return dialect_for_conn_type(self.connection.conn_type)
-        except ValueError:
-            self.log.info("connection type %s: using generic SQL", self.connection.conn_type)
-            return Dialect()
+        return dialect_for_checks(self.connection.conn_type)
 
     # -- spec ------------------------------------------------------------------------------------------
     def _prepare(self) -> tuple[tuple[str | None, str], Partition | None, list[Check], str | None]:
@@ -178,11 +174,18 @@ class DataQualityOperator(BaseOperator):
             if change:
                 baselines = self._baselines(history, table_name, change, run_id, partition_text)
 
+        unique_keys: list[list[str]] = []
+        if plan.unique_keys is not None:
+            unique_keys = [list(row[0]) for row in self._records(plan.unique_keys) if row[0]]
         scan_row = self._records(plan.scan)[0] if plan.scan is not None else None
         own: dict[str, Any] = {}
         errors: dict[str, str] = {}
         for item in plan.checks:
             if item.query is None:
+                continue
+            if plan.covered_by_unique_key(item, unique_keys):
+                self.log.info("%s: guaranteed by a unique index or constraint, not counted", item.check.name)
+                own[item.check.name] = 0
                 continue
             try:
                 own[item.check.name] = self._scalar(item.query)

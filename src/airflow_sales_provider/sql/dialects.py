@@ -27,6 +27,8 @@ class Dialect:
     age_seconds_sql: ClassVar[str] = "extract(epoch from (now() - {expr}))"
     #: DB-API paramstyle of the usual driver (psycopg2: pyformat; redshift_connector: format).
     paramstyle: ClassVar[str] = "pyformat"
+    #: data-quality ``unique`` checks: a catalog query for the table's enforced unique keys, or ``None``.
+    unique_keys_sql: ClassVar[str | None] = None
     #: ``CREATE TEMP TABLE s (LIKE t<like_defaults>)``: keep column defaults in the staging table.
     like_defaults: ClassVar[str] = " INCLUDING DEFAULTS"
     #: an extra staging column recording load order (the "latest" row of an upsert without order_by);
@@ -49,6 +51,16 @@ class Dialect:
 class PostgresDialect(Dialect):
     name = "postgres"
     supports_merge = False  # MERGE exists from PG 15, but not on the older servers RDS still runs
+    #: data-quality ``unique`` checks: the table's enforced unique keys (one text[] of column names per
+    #: valid, non-partial, non-expression unique index or constraint) for the table named by the bound
+    #: ``%(table)s``; a key covered by one needs no scan. ``None`` where constraints are not enforced.
+    unique_keys_sql = (
+        "SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_index i "
+        "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+        "WHERE i.indrelid = to_regclass(%(table)s) AND i.indisunique AND i.indisvalid "
+        "AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid"
+    )
 
 
 class RedshiftDialect(Dialect):
@@ -71,6 +83,15 @@ class RedshiftDialect(Dialect):
         return f"LOCK {quoted_ledger}", ()
 
 
+class AthenaDialect(Dialect):
+    """Athena (Trino) for read-only data-quality checks through the amazon provider's AthenaSQLHook."""
+
+    name = "athena"
+    now_sql = "current_timestamp"
+    age_seconds_sql = "date_diff('second', CAST({expr} AS timestamp), localtimestamp)"
+    temp_table_suffix = ""
+
+
 _BY_CONN_TYPE: dict[str, type[Dialect]] = {
     "postgres": PostgresDialect,
     "postgresql": PostgresDialect,
@@ -87,3 +108,12 @@ def dialect_for_conn_type(conn_type: str | None) -> Dialect:
         raise ValueError(
             f"connection type {conn_type!r} is not a supported warehouse (use one of: {supported})"
         ) from None
+
+
+#: Connections the (read-only) data-quality checks also run on, besides the warehouses.
+_CHECKS_BY_CONN_TYPE: dict[str, type[Dialect]] = {**_BY_CONN_TYPE, "athena": AthenaDialect}
+
+
+def dialect_for_checks(conn_type: str | None) -> Dialect:
+    """The dialect data-quality checks use for a connection type; other SQL databases get plain SQL."""
+    return _CHECKS_BY_CONN_TYPE.get((conn_type or "").lower(), Dialect)()
