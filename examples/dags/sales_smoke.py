@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+
+from airflow_sales_provider.sensors.s3_arrival import S3ArrivalSensor
 
 try:
     from airflow.sdk import DAG, task
@@ -26,10 +27,12 @@ with DAG(
     catchup=False,
     tags=["sales", "smoke"],
 ) as dag:
-    wait_for_file = S3KeySensor(
+    wait_for_file = S3ArrivalSensor(
         task_id="wait_for_file",
-        bucket_name=BUCKET,
-        bucket_key="smoke/{{ ds }}/ready.csv",
+        bucket=BUCKET,
+        prefix="smoke/{{ ds }}/",
+        pattern="ready.csv",
+        settle_seconds=1,
         aws_conn_id="aws_default",
         deferrable=True,
         poke_interval=1,
@@ -37,13 +40,14 @@ with DAG(
     )
 
     @task
-    def count_lines(ds: str | None = None) -> int:
+    def count_lines(arrival: dict) -> int:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        body = S3Hook(aws_conn_id="aws_default").read_key(f"smoke/{ds}/ready.csv", bucket_name=BUCKET)
+        (ready,) = arrival["keys"]  # the sensor hands over the matched keys with size and ETag
+        body = S3Hook(aws_conn_id="aws_default").read_key(ready["key"], bucket_name=arrival["bucket"])
         return len(body.splitlines())
 
-    lines = count_lines()
+    lines = count_lines(wait_for_file.output)
 
     record = SQLExecuteQueryOperator(
         task_id="record_arrival",
