@@ -206,3 +206,30 @@ def test_example_dag_reports_a_successful_run(airflow_db, slack_receiver):
     assert message["text"] == "Daily sales for 2024-03-01 are loaded."
     assert header(message) == ":white_check_mark: Succeeded: example_slack_notifier"
     assert "Daily sales for 2024-03-01 are loaded." in block_texts(message)
+
+
+def test_real_data_quality_results_are_listed(airflow_db, slack_conn, slack_receiver, warehouse):
+    with warehouse.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS slack_dq_sales")
+        cur.execute("CREATE TABLE slack_dq_sales (sale_date date, amount numeric, quantity integer)")
+        cur.execute(
+            "INSERT INTO slack_dq_sales VALUES ('2024-03-01', 10, 1), ('2024-03-01', NULL, 500), "
+            "('2024-03-01', NULL, 2), ('2024-02-29', NULL, 1)"
+        )
+    try:
+        result = run_dag("slack_data_quality", "slack_data_quality.py", LOGICAL_DATE)
+    finally:
+        with warehouse.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS slack_dq_sales")
+
+    assert result.task_states == {"check_sales": "failed"}  # the not_null check has severity fail
+    (message,) = slack_receiver.messages
+    texts = block_texts(message)
+    assert "*Failed tasks (1)*\n• `check_sales` — failed" in texts
+    assert (
+        "*Data quality* on `public.slack_dq_sales` where `sale_date` = `2024-03-01` (task `check_sales`): "
+        "1 failed, 1 warned of 3 checks" in texts
+    )
+    assert ":x: `not_null_amount` not_null(amount): observed `2`" in texts  # partition 2024-03-01 only
+    assert ":warning: `range_quantity` range(quantity): observed `" in texts
+    assert "row_count" not in texts

@@ -159,6 +159,11 @@ class TestDataQuality:
         assert "`rows`" not in body
         assert "Data quality (public.sales): 1 failed, 1 warned" in message["text"]
 
+    def test_the_partition_checked_is_shown(self):
+        report = parse_data_quality("dq", {**DQ, "partition": {"column": "sale_date", "value": "2024-03-01"}})
+        body = texts(build_message(failure(data_quality=(report,))))
+        assert "*Data quality* on `public.sales` where `sale_date` = `2024-03-01` (task `dq`)" in body
+
     def test_all_passed_adds_nothing(self):
         report = parse_data_quality("dq", {"checks": [DQ["checks"][0]]})
         assert "Data quality" not in texts(build_message(failure(data_quality=(report,))))

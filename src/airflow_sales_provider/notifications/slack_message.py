@@ -77,6 +77,7 @@ class DataQualityReport:
     table: str | None
     checks: tuple[CheckResult, ...]
     summary: Mapping[str, Any] = field(default_factory=dict)
+    partition: tuple[str, Any] | None = None  # (column, value) the checks were restricted to
 
     @property
     def failed(self) -> tuple[CheckResult, ...]:
@@ -247,11 +248,17 @@ def parse_data_quality(task_id: str, value: Any) -> DataQualityReport | None:
         )
     summary = value.get("summary")
     table = value.get("table")
+    partition = value.get("partition")
     return DataQualityReport(
         task_id=task_id,
         table=None if table is None else str(table),
         checks=tuple(checks),
         summary=summary if isinstance(summary, Mapping) else {},
+        partition=(
+            (str(partition["column"]), partition.get("value"))
+            if isinstance(partition, Mapping) and partition.get("column")
+            else None
+        ),
     )
 
 
@@ -312,6 +319,9 @@ def _data_quality_text(report: DataQualityReport) -> str | None:
     if not failed and not warned:
         return None
     where = f" on {_code(report.table)}" if report.table else ""
+    if report.partition is not None:
+        column, value = report.partition
+        where += f" where {_code(column)} = {_code(format_value(value))}"
     head = (
         f"*Data quality*{where} (task {_code(report.task_id)}): "
         f"{len(failed)} failed, {len(warned)} warned of {len(report.checks)} checks"
