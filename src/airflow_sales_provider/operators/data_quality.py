@@ -280,15 +280,28 @@ class DataQualityOperator(BaseOperator):
             ]
         )
 
+    get_openlineage_facets_on_failure = get_openlineage_facets_on_complete
+
     def _openlineage_namespace(self) -> str:
-        conn = self.connection
-        scheme = "redshift" if self.dialect.name == "redshift" else (conn.conn_type or "sql")
+        try:
+            conn = self.connection
+        except Exception:  # lineage must never fail the task
+            return f"{self.dialect_name_for_lineage()}://{self.conn_id}"
+        scheme = self.dialect_name_for_lineage(conn.conn_type)
         return f"{scheme}://{conn.host}:{conn.port}" if conn.host else f"{scheme}://{self.conn_id}"
 
     def _openlineage_name(self) -> str:
-        database = self.connection.schema
-        table = self.table if "." in str(self.table) else f"public.{self.table}"
+        try:
+            database = self.connection.schema
+        except Exception:
+            database = None
+        table = str(self.table) if "." in str(self.table) else f"public.{self.table}"
         return f"{database}.{table}" if database else table
+
+    @staticmethod
+    def dialect_name_for_lineage(conn_type: str | None = None) -> str:
+        """OpenLineage's namespace scheme for a connection type (``postgres``, ``redshift``, ...)."""
+        return (conn_type or "sql").lower().replace("postgresql", "postgres")
 
 
 def openlineage_facets(results: Sequence[CheckResult], assertions_module: Any, metrics_module: Any) -> dict:
