@@ -44,7 +44,9 @@ def test_facets_from_results():
 
 @pytest.mark.skipif(not HAS_PROVIDER, reason="the openlineage provider is not installed (optional)")
 def test_operator_lineage_has_the_table_with_facets():
-    operator = DataQualityOperator(task_id="dq", table="mart.sales", checks=[{"check": "row_count", "min": 1}])
+    operator = DataQualityOperator(
+        task_id="dq", table="mart.sales", checks=[{"check": "row_count", "min": 1}]
+    )
     operator.results = RESULTS
     lineage = operator.get_openlineage_facets_on_complete(None)
     (dataset,) = lineage.inputs
