@@ -7,7 +7,7 @@ Both sides read the same N-row result seeded into the sandbox's moto server:
 - ``baseline``: the common pattern, ``AthenaHook.run_query`` + ``poll_query_status`` then every page of
   ``AthenaHook.get_query_results_paginator`` collected in a list.
 
-Each measurement runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its own; the
+Each measurement runs in a fresh child process, so its peak RSS (``VmHWM``) is its own; the
 ``imports`` and ``clients`` children show what Python + Airflow + boto3 (and the two botocore clients)
 cost before any row is read.
 
@@ -35,6 +35,18 @@ GOAL_MIB = 150
 
 
 def _peak_rss_mib() -> float:
+    """This process's own peak RSS: ``VmHWM`` of its address space.
+
+    Not ``ru_maxrss``: Linux carries the parent's high-water mark over ``fork``/``exec`` into it, so a
+    child of a parent that built a big seed payload would report the parent's size.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 

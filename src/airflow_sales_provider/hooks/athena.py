@@ -188,10 +188,9 @@ def _upload_lines(client: Any, bucket: str, key: str, lines: Iterable[str], part
                 Bucket=bucket, Key=key, ContentType="application/x-ndjson"
             )["UploadId"]
         number = len(parts) + 1
-        etag = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=buffer)[
-            "ETag"
-        ]
-        parts.append({"ETag": etag, "PartNumber": number})
+        # The bytearray itself is the body (no copy); it is cleared only once the part is uploaded.
+        part = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=buffer)
+        parts.append({"ETag": part["ETag"], "PartNumber": number})
         buffer.clear()
 
     try:
@@ -201,7 +200,7 @@ def _upload_lines(client: Any, bucket: str, key: str, lines: Iterable[str], part
             if len(buffer) >= part_size * (1 + len(parts) // _PARTS_PER_STEP):
                 flush()
         if upload_id is None:  # small report: one plain PUT
-            client.put_object(Bucket=bucket, Key=key, Body=bytes(buffer), ContentType="application/x-ndjson")
+            client.put_object(Bucket=bucket, Key=key, Body=buffer, ContentType="application/x-ndjson")
             return rows
         if buffer:
             flush()
