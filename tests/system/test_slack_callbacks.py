@@ -97,6 +97,10 @@ def test_task_callbacks_post_success_retry_and_failure(airflow_db, slack_conn, s
     assert "*Task*\n`flaky` (try 1 of 2)" in block_texts(retry)
     assert "*ConnectionResetError*" in block_texts(retry)
     assert "Up for retry: slack_task_callbacks › flaky (try 1 of 2)" in retry["text"]
+    # Data-quality results of the task itself and of its upstream tasks are listed.
+    assert "(task `check_quality`): 1 failed, 1 warned of 3 checks" in block_texts(retry)
+    own = by_header[":white_check_mark: Succeeded: slack_task_callbacks › check_quality"]
+    assert "(task `check_quality`): 1 failed, 1 warned of 3 checks" in block_texts(own)
 
     failure = by_header[":x: Failed: slack_task_callbacks › load"]
     texts = block_texts(failure)

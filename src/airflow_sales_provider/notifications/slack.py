@@ -45,6 +45,16 @@ def _aware(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def _self_and_upstream(context: Any, task_id: str | None, dag: Any) -> list[str]:
+    """Task ids whose data-quality results belong in a task's message: itself and its upstream tasks."""
+    task = context_value(context, "task")
+    try:
+        upstream = sorted(task.get_flat_relative_ids(upstream=True))
+    except Exception:  # no task object in this context: look everywhere
+        return list(getattr(dag, "task_ids", None) or ([task_id] if task_id else []))
+    return ([task_id] if task_id else []) + upstream
+
+
 def is_dag_level(context: Any) -> bool:
     """DAG callbacks get a ``reason`` ("success", "task_failure", ...) on both Airflow lines; tasks do not."""
     return context_value(context, "reason") is not None
@@ -140,8 +150,8 @@ def collect_run_summary(
 
     reports = []
     if include_data_quality and run_id:
-        if dq_task_ids is None:  # task level: the task itself, then every task of the DAG
-            dq_task_ids = list(getattr(dag, "task_ids", []) or [fields.get("task_id")])
+        if dq_task_ids is None:  # task level: the task itself and the tasks upstream of it
+            dq_task_ids = _self_and_upstream(context, fields.get("task_id"), dag)
         values = run_xcom_values(context, data_quality_key, [t for t in dq_task_ids if t])
         for task_id in sorted(values):
             report = parse_data_quality(task_id, values[task_id])
