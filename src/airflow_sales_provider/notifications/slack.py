@@ -188,7 +188,8 @@ class SlackNotifier(BaseNotifier):
         failed and retried tasks; attach the same notifier to the DAG and in ``default_args``
     :param include_data_quality: list failed / warned checks found in XCom under ``data_quality_key``
     :param data_quality_key: XCom key of the data-quality operator's results
-    :param data_quality_task_ids: tasks to look in (default: every task of the DAG)
+    :param data_quality_task_ids: tasks to look in (default: a task's message, the task and its
+        upstream tasks; a run's message, every task of the run)
     :param timeout: seconds per HTTP attempt (default: connection extra ``timeout``, else 10)
     :param max_delivery_time: seconds for all attempts together (default: connection extra, else 60)
     """
