@@ -42,6 +42,7 @@ def run_dag(dag_id: str, file_name: str, logical_date: datetime, **kwargs: Any) 
 
     from airflow_sales_provider.compat import AIRFLOW_V_3_0_PLUS
 
+    _register_fab_models()
     dag = load_dag(dag_id, file_name)
     date_arg = "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date"
     dag_run = dag.test(**{date_arg: logical_date}, **kwargs)
@@ -58,3 +59,12 @@ def run_dag(dag_id: str, file_name: str, logical_date: datetime, **kwargs: Any) 
         },
         run_id=dag_run.run_id,
     )
+
+
+def _register_fab_models() -> None:
+    """Airflow 2's dag.test() deletes an earlier run of the same date first; that delete cascades to
+    dag_run_note, whose foreign key to ab_user needs the FAB models registered with SQLAlchemy."""
+    try:
+        import airflow.providers.fab.auth_manager.models  # noqa: F401
+    except ImportError:  # Airflow 3 without the FAB provider: nothing references ab_user
+        pass
