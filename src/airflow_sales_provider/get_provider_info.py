@@ -27,6 +27,19 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "hook-class-name": "airflow_sales_provider.hooks.slack_webhook.SalesSlackWebhookHook",
                 "connection-type": "sales_slack_webhook",
+                # Airflow 3.2+ reads the form declaratively; Airflow 2 asks the hook's get_ui_field_behaviour.
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port"],
+                    "relabeling": {
+                        "host": "Webhook host (for a bare token)",
+                        "password": "Webhook URL or token",
+                    },
+                    "placeholders": {
+                        "host": "https://hooks.slack.com/services/",
+                        "password": "https://hooks.slack.com/services/T000/B000/XXXX  or  T000/B000/XXXX",
+                        "extra": '{"timeout": 10, "max_delivery_time": 60}',
+                    },
+                },
             },
         ],
         "notifications": [

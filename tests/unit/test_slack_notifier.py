@@ -87,3 +87,17 @@ class TestNotifyOperator:
     def test_trigger_rule_can_be_overridden(self):
         op = SlackNotifyOperator(task_id="notify", trigger_rule="all_success")
         assert str(getattr(op.trigger_rule, "value", op.trigger_rule)) == "all_success"
+
+
+def test_connection_form_is_the_same_on_both_lines():
+    from airflow_sales_provider.get_provider_info import get_provider_info
+    from airflow_sales_provider.hooks.slack_webhook import SalesSlackWebhookHook
+
+    (entry,) = [
+        c for c in get_provider_info()["connection-types"] if c["connection-type"] == "sales_slack_webhook"
+    ]
+    declared = entry["ui-field-behaviour"]
+    from_hook = SalesSlackWebhookHook.get_ui_field_behaviour()
+    assert declared["hidden-fields"] == from_hook["hidden_fields"]
+    assert declared["relabeling"] == from_hook["relabeling"]
+    assert declared["placeholders"] == from_hook["placeholders"]
