@@ -388,6 +388,7 @@ class TestOneScan:
                 {"check": "range", "columns": ["quantity", "amount"], "min": -10, "max": 1000},
                 {"check": "freshness", "column": "sold_at", "max_age": "1 day"},
                 {"check": "expression", "expression": "quantity <= 1000"},
+                {"check": "distinct_count", "column": "category", "min": 2, "max": 2},
                 {"check": "change", "function": "count", "tolerance_pct": 100, "severity": "warn"},
                 {"check": "unique", "column": "order_id", "severity": "warn"},
                 {
@@ -409,11 +410,13 @@ class TestOneScan:
 
         monkeypatch.setattr(operator.hook, "get_records", counting_get_records)
         outcome = operator.execute({"ti": TaskInstanceRecorder(), "run_id": "scan"})
-        assert outcome["summary"]["total"] == 12
+        assert outcome["summary"]["total"] == 13
+        assert outcome["passed"] and by_name(outcome)["distinct_count_category"]["observed"] == 2
+        assert by_name(outcome)["row_count"]["observed"] == 10
         on_sales = [s for s in statements if '"dq"."sales"' in s]
         assert len(on_sales) == 3, on_sales  # the shared scan + unique + relationships
         scan = on_sales[0]
-        assert scan.count("FROM") == 1 and "count(*)" in scan
+        assert scan.count('FROM "dq"."sales"') == 1 and 'GROUP BY "category"' in scan
         # one small query on the history table (the baseline), one catalog lookup for unique keys
         assert [s for s in statements if s not in on_sales and "scan_history" in s] == statements[:1]
         assert "pg_index" in statements[1]

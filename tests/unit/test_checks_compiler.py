@@ -53,8 +53,8 @@ def plan_for(dialect, spec=SPEC, partition=PARTITION):
 @pytest.mark.parametrize(("dialect", "sqlglot_dialect", "paramstyle"), DIALECTS)
 def test_every_query_parses_and_binds_every_value(dialect, sqlglot_dialect, paramstyle):
     plan = plan_for(dialect)
-    # [unique-key lookup +] scan + 2 unique + distinct + relationships + sql + reconcile
-    assert len(plan.queries) == (8 if dialect.unique_keys_sql else 7)
+    # [unique-key lookup +] scan (with the distinct count) + 2 unique + relationships + sql + reconcile
+    assert len(plan.queries) == (7 if dialect.unique_keys_sql else 6)
     assert (plan.unique_keys is not None) is (sqlglot_dialect == "postgres")
     for query in plan.queries:
         sql, parameters = query.render(dialect.paramstyle)
@@ -75,13 +75,15 @@ def test_one_scan_holds_every_aggregate_check(dialect, sqlglot_dialect, paramsty
     sql, parameters = plan.scan.render(dialect.paramstyle)
     tree = sqlglot.parse_one(sql, read=sqlglot_dialect)
     tables = [t.sql(sqlglot_dialect) for t in tree.find_all(exp.Table)]
-    assert tables == ['"mart"."sales"']  # one table, one scan, no sub-queries
-    assert len(list(tree.find_all(exp.Select))) == 1
-    where = tree.args["where"].sql(sqlglot_dialect)
-    assert where.startswith('WHERE "sale_date" = ')
+    assert tables == ['"mart"."sales"']  # one table, one scan
+    # grouped by the distinct_count column: per-category aggregates inside, combined outside
+    inner = tree.find(exp.Subquery).this
+    assert [g.sql() for g in inner.args["group"].expressions] == ['"category"']
+    assert inner.args["where"].sql(sqlglot_dialect).startswith('WHERE "sale_date" = ')
     # count(*) serves row_count and both not_null checks, but is computed once
     assert sql.count("count(*)") == 1
     assert len(tree.expressions) == len(plan.scan_aliases) == len(set(plan.scan_aliases))
+    assert tree.expressions[-1].sql() == "COUNT(g) AS " + plan.scan_aliases[-1]
     scan_checks = [c.check.name for c in plan.checks if c.scan_columns]
     assert scan_checks == [
         "row_count",
@@ -92,6 +94,7 @@ def test_one_scan_holds_every_aggregate_check(dialect, sqlglot_dialect, paramsty
         "range_amount",
         "freshness_sold_at",
         "expression",
+        "distinct_count_category",
         "reconcile_sum_amount",
         "change_count",
     ]
@@ -232,3 +235,25 @@ def test_athena_and_unknown_connection_types():
     sql, _ = plan.scan.render("qmark")  # sqlglot reads ? placeholders in Trino SQL
     tree = sqlglot.parse_one(sql, read="athena")
     assert """DATE_DIFF('SECOND', CAST(MAX("t") AS TIMESTAMP), LOCALTIMESTAMP)""" in tree.sql("athena")
+
+
+def test_scan_is_not_grouped_when_a_metric_cannot_be_combined():
+    spec = [
+        {"check": "row_count", "min": 1},
+        {"check": "distinct_count", "column": "category", "max": 10},
+        {"check": "distinct_count", "column": "store", "max": 500},
+        {"check": "change", "function": "avg", "column": "amount", "tolerance_pct": 10},
+    ]
+    plan = plan_for(PostgresDialect(), spec, None)
+    assert plan.scan.sql == 'SELECT\n  count(*) AS c0,\n  avg("amount") AS c1\nFROM "mart"."sales"'
+    assert [q.purpose for q in plan.queries] == ["scan", "distinct_count_category", "distinct_count_store"]
+    grouped = plan_for(PostgresDialect(), spec[:3], None)
+    assert grouped.scan.sql == (
+        "SELECT\n  CAST(coalesce(sum(c0), 0) AS bigint) AS c0,\n  count(g) AS c1\n"
+        'FROM (SELECT "category" AS g, count(*) AS c0 FROM "mart"."sales" GROUP BY "category") AS grouped'
+    )
+    assert [q.purpose for q in grouped.queries] == ["scan", "distinct_count_store"]
+    assert grouped.queries[1].sql == (
+        'SELECT count(*) FROM (SELECT "store" FROM "mart"."sales" WHERE "store" IS NOT NULL '
+        'GROUP BY "store") AS d'
+    )

@@ -16,8 +16,11 @@ What gets its own query, each as cheap as the database allows:
 - ``unique``: nothing at all when an enforced unique index or constraint covers the key (PostgreSQL:
   one catalog lookup for all ``unique`` checks); else ``count(k) - count(DISTINCT k)`` for one
   column, or a ``GROUP BY`` returning only the duplicate count for a composite key;
-- ``distinct_count``: a ``GROUP BY`` rather than a sorting ``count(DISTINCT)`` that would also stop
-  the shared scan from running in parallel;
+- ``distinct_count``: the first one shares the scan too, by grouping it (``GROUP BY`` the column with
+  every aggregate per group, then one outer row combining the groups and counting them; PostgreSQL
+  runs that as a parallel hash aggregate, so a low-cardinality column costs little). Others get a
+  ``GROUP BY`` of their own; a sorting ``count(DISTINCT)`` would stop the scan running in parallel.
+  (Not when the scan holds an ``avg``/``count_distinct`` metric, which cannot be combined.)
 - ``relationships``: an anti-join with ``NOT EXISTS``;
 - custom ``sql`` and the other side of ``reconcile``: their own query.
 """
@@ -37,6 +40,13 @@ if TYPE_CHECKING:
     from airflow_sales_provider.sql.dialects import Dialect
 
 SCAN = "scan"
+#: how per-group values of a grouped scan combine into the table's value
+_COMBINE = {
+    "count": "CAST(coalesce(sum({}), 0) AS bigint)",
+    "sum": "sum({})",
+    "min": "min({})",
+    "max": "max({})",
+}
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 #: Check types whose aggregates go into the shared scan.
 SCAN_TYPES = frozenset(
@@ -195,41 +205,46 @@ def compile_checks(
     source = quote_qualified(schema, table, what="table")
     scan_binder = _Binder()
     scan_where = _partition_condition(partition, scan_binder)
-    expressions: dict[str, str] = {}  # SQL expression -> alias (identical aggregates computed once)
+    # SQL expression -> (alias, aggregate, how per-group values combine, wrapper); identical aggregates
+    # are computed once. ``combine`` None: not decomposable, so the scan cannot be grouped (see below).
+    entries: dict[str, tuple[str, str, str | None, str]] = {}
 
-    def scan(expression: str) -> str:
-        if expression not in expressions:
-            expressions[expression] = f"c{len(expressions)}"
-        return expressions[expression]
+    def scan(aggregate: str, combine: str | None, wrapper: str = "{}") -> str:
+        expression = wrapper.format(aggregate)
+        if expression not in entries:
+            entries[expression] = (f"c{len(entries)}", aggregate, combine, wrapper)
+        return entries[expression][0]
 
+    age = dialect.age_seconds_sql.replace("{expr}", "{}")
     compiled: list[CompiledCheck] = []
     for check in checks:
         p = check.params
         item = CompiledCheck(check)
         column = quote_identifier(p["column"], "column") if p.get("column") else None
         if check.type == "row_count":
-            item.scan_columns["rows"] = scan("count(*)")
+            item.scan_columns["rows"] = scan("count(*)", "count")
         elif check.type == "not_null":
-            item.scan_columns["rows"] = scan("count(*)")
-            item.scan_columns["non_null"] = scan(f"count({column})")
+            item.scan_columns["rows"] = scan("count(*)", "count")
+            item.scan_columns["non_null"] = scan(f"count({column})", "count")
         elif check.type == "accepted_values":
             placeholders = ", ".join(scan_binder.bind(v) for v in p["values"])
-            item.scan_columns["violations"] = scan(
-                f"count(CASE WHEN {column} NOT IN ({placeholders}) THEN 1 END)"
-            )
+            outside = f"count(CASE WHEN {column} NOT IN ({placeholders}) THEN 1 END)"
+            item.scan_columns["violations"] = scan(outside, "count")
         elif check.type == "range":
             if p.get("min") is not None:
-                item.scan_columns["min"] = scan(f"min({column})")
+                item.scan_columns["min"] = scan(f"min({column})", "min")
             if p.get("max") is not None:
-                item.scan_columns["max"] = scan(f"max({column})")
+                item.scan_columns["max"] = scan(f"max({column})", "max")
         elif check.type == "freshness":
-            item.scan_columns["latest"] = scan(f"max({column})")
-            item.scan_columns["age_seconds"] = scan(dialect.age_seconds_sql.format(expr=f"max({column})"))
+            item.scan_columns["latest"] = scan(f"max({column})", "max")
+            item.scan_columns["age_seconds"] = scan(f"max({column})", "max", age)
         elif check.type == "expression":
             condition = escape_percent(p["expression"])
-            item.scan_columns["violations"] = scan(f"count(CASE WHEN NOT ({condition}) THEN 1 END)")
+            item.scan_columns["violations"] = scan(f"count(CASE WHEN NOT ({condition}) THEN 1 END)", "count")
         elif check.type in {"reconcile", "change"}:
-            item.scan_columns["value"] = scan(aggregate_sql(p["function"], p.get("column")))
+            function = p["function"]
+            combine = {"count": "count", "sum": "sum", "min": "min", "max": "max"}.get(function)
+            item.scan_columns["value"] = scan(aggregate_sql(function, p.get("column")), combine)
             if check.type == "reconcile":
                 item.query = _against_query(check, p["against"], partition)
         elif check.type == "unique":
@@ -245,18 +260,38 @@ def compile_checks(
         compiled.append(item)
 
     scan_query = None
-    if expressions:
-        select = ",\n  ".join(f"{expression} AS {alias}" for expression, alias in expressions.items())
-        scan_query = Query(
-            SCAN, f"SELECT\n  {select}\nFROM {source}{_where(scan_where)}", scan_binder.parameters
+    aliases = [alias for alias, _, _, _ in entries.values()]
+    # A distinct count shares the scan by grouping it: GROUP BY the column, every aggregate per group,
+    # then one outer row that combines the groups (sum of counts, min of mins...) and counts them.
+    grouped = next((c for c in compiled if c.check.type == "distinct_count"), None)
+    if grouped is not None and entries and all(combine for _, _, combine, _ in entries.values()):
+        key = quote_identifier(grouped.check.params["column"], "column")
+        grouped.query = None
+        grouped.scan_columns["distinct"] = f"c{len(entries)}"
+        aliases.append(grouped.scan_columns["distinct"])
+        inner = ", ".join(f"{aggregate} AS {alias}" for alias, aggregate, _, _ in entries.values())
+        outer = [
+            f"{wrapper.format(_COMBINE[combine].format(alias))} AS {alias}"
+            for alias, _, combine, wrapper in entries.values()
+            if combine
+        ]
+        outer.append(f"count(g) AS {grouped.scan_columns['distinct']}")
+        sql = (
+            "SELECT\n  " + ",\n  ".join(outer) + f"\nFROM (SELECT {key} AS g, {inner} FROM {source}"
+            f"{_where(scan_where)} GROUP BY {key}) AS grouped"
         )
+        scan_query = Query(SCAN, sql, scan_binder.parameters)
+    elif entries:
+        select = ",\n  ".join(f"{expression} AS {alias}" for expression, (alias, *_) in entries.items())
+        sql = f"SELECT\n  {select}\nFROM {source}{_where(scan_where)}"
+        scan_query = Query(SCAN, sql, scan_binder.parameters)
     unique_keys = None
     if dialect.unique_keys_sql and any(c.type == "unique" for c in checks):
         unique_keys = Query("unique_keys", dialect.unique_keys_sql, {"table": source})
     return Plan(
         table=source,
         scan=scan_query,
-        scan_aliases=list(expressions.values()),
+        scan_aliases=aliases,
         checks=compiled,
         unique_keys=unique_keys,
     )

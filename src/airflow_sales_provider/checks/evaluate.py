@@ -189,12 +189,9 @@ def _evaluate_one(item: CompiledCheck, v: dict[str, Any], own: Any, baseline: Se
         expected = f"<= {p['max_duplicates']} duplicate rows on ({', '.join(p['columns'])})"
         return _result(check, duplicates, expected, duplicates <= p["max_duplicates"])
     if t == "distinct_count":
-        return _result(
-            check,
-            own or 0,
-            _bounds(p["min"], p["max"], "distinct values"),
-            _within(p["min"], p["max"], own or 0),
-        )
+        distinct = (v["distinct"] if "distinct" in v else own) or 0
+        expected = _bounds(p["min"], p["max"], "distinct values")
+        return _result(check, distinct, expected, _within(p["min"], p["max"], distinct))
     if t == "relationships":
         orphans = own or 0
         parent = ".".join(x for x in (*p["to"], p["field"]) if x)
