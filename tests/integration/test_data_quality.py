@@ -679,3 +679,24 @@ def test_failing_query_fails_its_check_only(sales):
     results = by_name(pushed)
     assert results["relationships_customer_id"]["status"] == "warned"
     assert "does not exist" in results["relationships_customer_id"]["observed"]["error"]
+
+
+class TestFailurePaths:
+    def test_connection_without_a_sql_hook(self, sales, monkeypatch):
+        monkeypatch.setenv("AIRFLOW_CONN_DQ_HTTP", '{"conn_type": "http", "host": "example.test"}')
+        outcome, pushed = run_checks([{"check": "row_count", "min": 1}], conn_id="dq_http")
+        assert isinstance(outcome, AirflowFailException)
+        assert "connection 'dq_http' (type 'http') has no SQL hook" in str(outcome)
+        assert pushed == {}
+
+    def test_missing_table_names_the_relation(self, sales):
+        with pytest.raises(Exception, match='relation "dq.nope" does not exist'):
+            DataQualityOperator(
+                task_id="dq", table="dq.nope", checks=[{"check": "row_count", "min": 1}]
+            ).execute({"run_id": "x"})
+
+    def test_spec_errors_are_not_retried_but_check_failures_are(self, sales):
+        bad_spec, _ = run_checks([{"check": "row_count"}])
+        failed, _ = run_checks([{"check": "row_count", "max": 0}])
+        assert isinstance(bad_spec, AirflowFailException)
+        assert isinstance(failed, AirflowException) and not isinstance(failed, AirflowFailException)

@@ -47,9 +47,10 @@ class DataQualityOperator(BaseOperator):
     """Check a table against a declarative spec; fail on ``fail`` checks, log ``warn`` checks, record history.
 
     Checks that are aggregates over the table (row counts, nulls, accepted values, ranges,
-    freshness, per-row expressions, the metric of ``reconcile`` and ``change``) are compiled into
-    ONE aggregate query; uniqueness, distinct counts, relationships, custom SQL and the other side
-    of a reconciliation each get their own query. The results (see :data:`XCOM_KEY`) are pushed to
+    freshness, per-row expressions, a distinct count, the metric of ``reconcile`` and ``change``) are
+    compiled into ONE aggregate query; uniqueness (unless an enforced unique key guarantees it),
+    relationships, custom SQL and the other side of a reconciliation each get their own query. The
+    whole spec is validated before any query runs. The results (see :data:`XCOM_KEY`) are pushed to
     XCom under ``"data_quality"`` before the task fails, and returned when it succeeds.
 
     .. seealso::
