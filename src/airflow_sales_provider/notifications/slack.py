@@ -210,8 +210,9 @@ class SlackNotifier(BaseNotifier):
         data_quality_task_ids: Sequence[str] | None = None,
         timeout: float | None = None,
         max_delivery_time: float | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)  # Airflow 3 takes ``context=`` here for awaitable (triggerer) use
         self.slack_webhook_conn_id = slack_webhook_conn_id
         self.text = text
         self.blocks = blocks
