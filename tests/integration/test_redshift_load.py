@@ -1,4 +1,4 @@
-"""RedshiftLoadOperator against the sandbox: moto S3 as the source, the embedded PostgreSQL as the warehouse."""
+"""RedshiftLoadOperator against the sandbox: moto S3 as the source, the embedded PostgreSQL as warehouse."""
 
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ def sales_table(warehouse):
         cur.execute("DROP TABLE IF EXISTS public.sales_load_ledger")
 
 
-def rows(warehouse, sql: str = "SELECT sale_id, store_id, sale_date::text, amount::text FROM sales ORDER BY 1, 2"):
+def rows(
+    warehouse, sql: str = "SELECT sale_id, store_id, sale_date::text, amount::text FROM sales ORDER BY 1, 2"
+):
     with warehouse.cursor() as cur:
         cur.execute(sql)
         return cur.fetchall()
@@ -99,6 +101,7 @@ class TestAppend:
         s3.put_object(Bucket=BUCKET, Key="d/a.csv", Body=csv_body([(1, 1, "2024-03-01", "1", "")]))
         s3.put_object(Bucket=BUCKET, Key="d/b.csv", Body=csv_body([(2, 1, "2024-03-01", "2", "")]))
         s3.put_object(Bucket=BUCKET, Key="d/c.csv", Body=csv_body([(3, 1, "2024-03-01", "3", "")]))
+
         def listed(key: str) -> dict[str, Any]:
             head = s3.head_object(Bucket=BUCKET, Key=key)
             return {"key": key, "size": head["ContentLength"], "etag": head["ETag"]}
@@ -114,13 +117,22 @@ class TestAppend:
             Key="_manifests/run.json",
             Body=json.dumps({"bucket": BUCKET, "keys": [listed("d/c.csv")]}).encode(),
         )
-        big = {"bucket": BUCKET, "prefix": "d/", "manifest_uri": f"s3://{BUCKET}/_manifests/run.json", "key_count": 1}
+        big = {
+            "bucket": BUCKET,
+            "prefix": "d/",
+            "manifest_uri": f"s3://{BUCKET}/_manifests/run.json",
+            "key_count": 1,
+        }
         assert loader(s3_bucket=None, s3_keys=big).execute(context())["files_loaded"] == ["d/c.csv"]
         assert [r[0] for r in rows(warehouse)] == [1, 2, 3]
 
     def test_an_object_overwritten_after_listing_is_refused(self, s3, sales_table, warehouse):
         s3.put_object(Bucket=BUCKET, Key="d/a.csv", Body=csv_body([(1, 1, "2024-03-01", "1", "")]))
-        stale = {"bucket": BUCKET, "prefix": "d/", "keys": [{"key": "d/a.csv", "size": 70, "etag": '"0123abc"'}]}
+        stale = {
+            "bucket": BUCKET,
+            "prefix": "d/",
+            "keys": [{"key": "d/a.csv", "size": 70, "etag": '"0123abc"'}],
+        }
         with pytest.raises(LoadError, match="changed since it was listed"):
             loader(s3_keys=stale).execute(context())
         assert rows(warehouse) == [] and ledger(warehouse) == []
@@ -134,7 +146,9 @@ class TestAppend:
 
 
 class TestReplacePartition:
-    @pytest.mark.parametrize("force_reload", [pytest.param(False, id="ledger-skips"), pytest.param(True, id="force")])
+    @pytest.mark.parametrize(
+        "force_reload", [pytest.param(False, id="ledger-skips"), pytest.param(True, id="force")]
+    )
     def test_three_reruns_leave_identical_contents(self, s3, sales_table, warehouse, force_reload):
         with warehouse.cursor() as cur:  # another day that must survive
             cur.execute("INSERT INTO sales VALUES (99, 9, '2024-02-29', 1, NULL)")
@@ -151,30 +165,53 @@ class TestReplacePartition:
             ).execute(context(f"run_{attempt}"))
             snapshots.append(rows(warehouse))
         assert snapshots[0] == snapshots[1] == snapshots[2]
-        assert snapshots[0] == [(1, 1, "2024-03-01", "1.00"), (2, 1, "2024-03-01", "2.00"), (99, 9, "2024-02-29", "1.00")]
+        assert snapshots[0] == [
+            (1, 1, "2024-03-01", "1.00"),
+            (2, 1, "2024-03-01", "2.00"),
+            (99, 9, "2024-02-29", "1.00"),
+        ]
         assert [r[:2] for r in ledger(warehouse)] == [("p/2024-03-01/a.csv", 1), ("p/2024-03-01/b.csv", 1)]
 
     def test_a_late_file_reloads_the_whole_partition(self, s3, sales_table, warehouse):
         s3.put_object(Bucket=BUCKET, Key="p/a.csv", Body=csv_body([(1, 1, "2024-03-01", "1", "")]))
-        kwargs = dict(s3_prefix="p/", mode="replace_partition", partition_column="sale_date", partition_value="2024-03-01")
+        kwargs = dict(
+            s3_prefix="p/",
+            mode="replace_partition",
+            partition_column="sale_date",
+            partition_value="2024-03-01",
+        )
         loader(**kwargs).execute(context("run_1"))
         s3.put_object(Bucket=BUCKET, Key="p/b.csv", Body=csv_body([(2, 1, "2024-03-01", "2", "")]))
         result = loader(**kwargs).execute(context("run_2"))
         assert result["files_loaded"] == ["p/a.csv", "p/b.csv"]
         assert [r[0] for r in rows(warehouse)] == [1, 2]
 
-    def test_partition_column_missing_from_the_files_is_filled_with_the_bound_value(self, s3, sales_table, warehouse):
+    def test_partition_column_missing_from_the_files_is_filled_with_the_bound_value(
+        self, s3, sales_table, warehouse
+    ):
         s3.put_object(Bucket=BUCKET, Key="p/a.csv", Body=b"sale_id,store_id,amount\n1,1,3\n2,2,4\n")
         loader(
-            s3_prefix="p/", mode="replace_partition", partition_column="sale_date", partition_value="2024-03-05"
+            s3_prefix="p/",
+            mode="replace_partition",
+            partition_column="sale_date",
+            partition_value="2024-03-05",
         ).execute(context())
         assert rows(warehouse) == [(1, 1, "2024-03-05", "3.00"), (2, 2, "2024-03-05", "4.00")]
 
     def test_rows_outside_the_partition_fail_and_change_nothing(self, s3, sales_table, warehouse):
-        s3.put_object(Bucket=BUCKET, Key="p/a.csv", Body=csv_body([(1, 1, "2024-03-01", "1", ""), (2, 1, "2024-03-02", "1", "")]))
-        with pytest.raises(LoadError, match=r"1 row\(s\) of the batch have sale_date other than '2024-03-01'"):
+        s3.put_object(
+            Bucket=BUCKET,
+            Key="p/a.csv",
+            Body=csv_body([(1, 1, "2024-03-01", "1", ""), (2, 1, "2024-03-02", "1", "")]),
+        )
+        with pytest.raises(
+            LoadError, match=r"1 row\(s\) of the batch have sale_date other than '2024-03-01'"
+        ):
             loader(
-                s3_prefix="p/", mode="replace_partition", partition_column="sale_date", partition_value="2024-03-01"
+                s3_prefix="p/",
+                mode="replace_partition",
+                partition_column="sale_date",
+                partition_value="2024-03-01",
             ).execute(context())
         assert rows(warehouse) == [] and ledger(warehouse) == []
 
@@ -182,19 +219,39 @@ class TestReplacePartition:
 class TestUpsert:
     def test_duplicate_keys_in_one_batch_keep_the_latest_by_order_by(self, s3, sales_table, warehouse):
         with warehouse.cursor() as cur:
-            cur.execute("INSERT INTO sales VALUES (1, 1, '2024-03-01', 1, '2024-03-01 00:00'), (5, 1, '2024-03-01', 5, NULL)")
+            cur.execute(
+                "INSERT INTO sales VALUES (1, 1, '2024-03-01', 1, '2024-03-01 00:00'), "
+                "(5, 1, '2024-03-01', 5, NULL)"
+            )
         s3.put_object(
             Bucket=BUCKET,
             Key="u/a.csv",
-            Body=csv_body([(1, 1, "2024-03-01", "30", "2024-03-03 00:00"), (1, 1, "2024-03-01", "20", "2024-03-02 00:00")]),
+            Body=csv_body(
+                [
+                    (1, 1, "2024-03-01", "30", "2024-03-03 00:00"),
+                    (1, 1, "2024-03-01", "20", "2024-03-02 00:00"),
+                ]
+            ),
         )
-        s3.put_object(Bucket=BUCKET, Key="u/b.csv", Body=csv_body([(2, 1, "2024-03-01", "7", "2024-03-01 00:00")]))
-        result = loader(s3_prefix="u/", mode="upsert", upsert_keys=["sale_id", "store_id"], order_by=["updated_at"]).execute(context())
+        s3.put_object(
+            Bucket=BUCKET, Key="u/b.csv", Body=csv_body([(2, 1, "2024-03-01", "7", "2024-03-01 00:00")])
+        )
+        result = loader(
+            s3_prefix="u/", mode="upsert", upsert_keys=["sale_id", "store_id"], order_by=["updated_at"]
+        ).execute(context())
         assert result["rows_loaded"] == 2
-        assert rows(warehouse) == [(1, 1, "2024-03-01", "30.00"), (2, 1, "2024-03-01", "7.00"), (5, 1, "2024-03-01", "5.00")]
+        assert rows(warehouse) == [
+            (1, 1, "2024-03-01", "30.00"),
+            (2, 1, "2024-03-01", "7.00"),
+            (5, 1, "2024-03-01", "5.00"),
+        ]
 
     def test_without_order_by_the_last_row_loaded_wins(self, s3, sales_table, warehouse):
-        s3.put_object(Bucket=BUCKET, Key="u/1.csv", Body=csv_body([(1, 1, "2024-03-01", "1", ""), (1, 1, "2024-03-01", "2", "")]))
+        s3.put_object(
+            Bucket=BUCKET,
+            Key="u/1.csv",
+            Body=csv_body([(1, 1, "2024-03-01", "1", ""), (1, 1, "2024-03-01", "2", "")]),
+        )
         s3.put_object(Bucket=BUCKET, Key="u/2.csv", Body=csv_body([(1, 1, "2024-03-01", "3", "")]))
         loader(s3_prefix="u/", mode="upsert", upsert_keys=["sale_id"]).execute(context())
         assert rows(warehouse) == [(1, 1, "2024-03-01", "3.00")]
@@ -223,7 +280,7 @@ class TestLedger:
         results = [queue.get(timeout=120) for _ in procs]
         for proc in procs:
             proc.join(30)
-        assert sorted(r["files_loaded_count"] for r in results) == [0, 0, 4]
+        assert sorted(r["files_loaded_count"] for r in results) == [0, 0, 4], results
         assert rows(warehouse, "SELECT count(*), count(DISTINCT sale_id) FROM sales") == [(4, 4)]
         assert len(ledger(warehouse)) == 4
 
@@ -237,7 +294,9 @@ class TestLedger:
     def test_ledger_table_name_is_configurable(self, s3, sales_table, warehouse):
         s3.put_object(Bucket=BUCKET, Key="o/a.csv", Body=csv_body([(1, 1, "2024-03-01", 1, "")]))
         loader(s3_prefix="o/", ledger_table="public.my_ledger").execute(context())
-        assert rows(warehouse, "SELECT s3_key, target_table FROM public.my_ledger") == [("o/a.csv", "public.sales")]
+        assert rows(warehouse, "SELECT s3_key, target_table FROM public.my_ledger") == [
+            ("o/a.csv", "public.sales")
+        ]
         with warehouse.cursor() as cur:
             cur.execute("DROP TABLE public.my_ledger")
 
@@ -246,7 +305,9 @@ class TestBadInput:
     def test_malformed_row_names_key_line_and_column(self, s3, sales_table, warehouse):
         s3.put_object(Bucket=BUCKET, Key="b/ok.csv", Body=csv_body([(1, 1, "2024-03-01", "1", "")]))
         s3.put_object(
-            Bucket=BUCKET, Key="b/bad.csv", Body=csv_body([(2, 1, "2024-03-01", "2", ""), (3, 1, "2024-03-01", "abc", "")])
+            Bucket=BUCKET,
+            Key="b/bad.csv",
+            Body=csv_body([(2, 1, "2024-03-01", "2", ""), (3, 1, "2024-03-01", "abc", "")]),
         )
         with pytest.raises(LoadError) as info:
             loader(s3_prefix="b/").execute(context())
@@ -255,9 +316,13 @@ class TestBadInput:
         assert "line 3" in message and "column amount" in message and "abc" in message
         assert rows(warehouse) == [] and ledger(warehouse) == []
 
-    def test_schema_drift_names_missing_and_unexpected_columns_before_loading(self, s3, sales_table, warehouse):
+    def test_schema_drift_names_missing_and_unexpected_columns_before_loading(
+        self, s3, sales_table, warehouse
+    ):
         s3.put_object(Bucket=BUCKET, Key="s/a.csv", Body=csv_body([(1, 1, "2024-03-01", "1", "")]))
-        s3.put_object(Bucket=BUCKET, Key="s/b.csv", Body=b"sale_id,sale_date,amount,discount\n2,2024-03-01,1,0\n")
+        s3.put_object(
+            Bucket=BUCKET, Key="s/b.csv", Body=b"sale_id,sale_date,amount,discount\n2,2024-03-01,1,0\n"
+        )
         with pytest.raises(LoadError) as info:
             loader(s3_prefix="s/").execute(context())
         message = str(info.value)
@@ -268,14 +333,22 @@ class TestBadInput:
     def test_headerless_file_with_the_wrong_field_count(self, s3, sales_table, warehouse):
         s3.put_object(Bucket=BUCKET, Key="s/a.csv", Body=b"1,1,2024-03-01\n")
         with pytest.raises(LoadError, match=r"s3://sales-raw/s/a.csv.*line 2|s3://sales-raw/s/a.csv.*line 1"):
-            loader(s3_prefix="s/", header=False, columns=["sale_id", "store_id", "sale_date", "amount"]).execute(context())
+            loader(
+                s3_prefix="s/", header=False, columns=["sale_id", "store_id", "sale_date", "amount"]
+            ).execute(context())
         assert rows(warehouse) == []
 
-    @pytest.mark.parametrize("body", [pytest.param(b"", id="zero-bytes"), pytest.param(HEADER.encode(), id="header-only")])
-    def test_empty_file_is_skipped_recorded_or_refused(self, s3, sales_table, warehouse, body, caplog, capsys):
+    @pytest.mark.parametrize(
+        "body", [pytest.param(b"", id="zero-bytes"), pytest.param(HEADER.encode(), id="header-only")]
+    )
+    def test_empty_file_is_skipped_recorded_or_refused(
+        self, s3, sales_table, warehouse, body, caplog, capsys
+    ):
         s3.put_object(Bucket=BUCKET, Key="e/empty.csv", Body=body)
         s3.put_object(Bucket=BUCKET, Key="e/full.csv", Body=csv_body([(1, 1, "2024-03-01", "1", "")]))
-        with pytest.raises(LoadError, match=r"empty file\(s\) and allow_empty=False: s3://sales-raw/e/empty.csv"):
+        with pytest.raises(
+            LoadError, match=r"empty file\(s\) and allow_empty=False: s3://sales-raw/e/empty.csv"
+        ):
             loader(s3_prefix="e/", allow_empty=False).execute(context())
         assert rows(warehouse) == []
         result = loader(s3_prefix="e/").execute(context())
@@ -292,8 +365,12 @@ class TestBadInput:
         with pytest.raises(LoadConfigError, match="parquet.*only supported on Redshift"):
             loader(s3_keys=["x.parquet"], format="parquet").execute(context())
 
-    def test_backend_terminated_mid_copy_rolls_back_and_the_rerun_loads_once(self, s3, sales_table, warehouse):
-        big = gzip.compress(csv_body([(i, 1, "2024-03-01", i % 100, "") for i in range(300_000)]), compresslevel=1)
+    def test_backend_terminated_mid_copy_rolls_back_and_the_rerun_loads_once(
+        self, s3, sales_table, warehouse
+    ):
+        big = gzip.compress(
+            csv_body([(i, 1, "2024-03-01", i % 100, "") for i in range(300_000)]), compresslevel=1
+        )
         s3.put_object(Bucket=BUCKET, Key="k/big.csv.gz", Body=big)
         s3.put_object(Bucket=BUCKET, Key="k/a.csv", Body=csv_body([(-1, 1, "2024-03-01", "1", "")]))
         killed = threading.Event()
@@ -333,7 +410,9 @@ class TestJson:
             {"SALE_ID": 2, "Store_Id": 3, "sale_date": "2024-03-01", "amount": None},
         ]
         s3.put_object(Bucket=BUCKET, Key="j/a.json", Body="\n".join(json.dumps(x) for x in lines).encode())
-        loader(s3_prefix="j/", format="json", columns=["sale_id", "store_id", "sale_date", "amount"]).execute(context())
+        loader(s3_prefix="j/", format="json", columns=["sale_id", "store_id", "sale_date", "amount"]).execute(
+            context()
+        )
         assert rows(warehouse) == [(1, 1, "2024-03-01", "2.50"), (2, 3, "2024-03-01", None)]
 
     def test_json_with_jsonpaths_and_gzip(self, s3, sales_table, warehouse):
@@ -350,9 +429,15 @@ class TestJson:
         assert rows(warehouse) == [(4, 8, "2024-03-04", "9.99")]
 
     def test_bad_json_line_names_key_and_line(self, s3, sales_table, warehouse):
-        s3.put_object(Bucket=BUCKET, Key="j/a.json", Body=b'{"sale_id": 1, "store_id": 1, "sale_date": "2024-03-01"}\n{oops\n')
+        s3.put_object(
+            Bucket=BUCKET,
+            Key="j/a.json",
+            Body=b'{"sale_id": 1, "store_id": 1, "sale_date": "2024-03-01"}\n{oops\n',
+        )
         with pytest.raises(LoadError, match=r"s3://sales-raw/j/a.json at line 2: invalid JSON"):
-            loader(s3_prefix="j/", format="json", columns=["sale_id", "store_id", "sale_date"]).execute(context())
+            loader(s3_prefix="j/", format="json", columns=["sale_id", "store_id", "sale_date"]).execute(
+                context()
+            )
         assert rows(warehouse) == []
 
 
@@ -364,17 +449,26 @@ class TestInjection:
             pytest.param({"schema": 'public"; DROP TABLE sales; --'}, id="schema"),
             pytest.param({"columns": ["sale_id", "amount) ; DROP TABLE sales; --"]}, id="column"),
             pytest.param(
-                {"mode": "replace_partition", "partition_column": "sale_date = sale_date OR 1=1 --", "partition_value": "x"},
+                {
+                    "mode": "replace_partition",
+                    "partition_column": "sale_date = sale_date OR 1=1 --",
+                    "partition_value": "x",
+                },
                 id="partition_column",
             ),
             pytest.param({"mode": "upsert", "upsert_keys": ["sale_id", "1=1; --"]}, id="upsert_keys"),
-            pytest.param({"mode": "upsert", "upsert_keys": ["sale_id"], "order_by": ["amount; DROP TABLE sales"]}, id="order_by"),
+            pytest.param(
+                {"mode": "upsert", "upsert_keys": ["sale_id"], "order_by": ["amount; DROP TABLE sales"]},
+                id="order_by",
+            ),
             pytest.param({"ledger_table": "ledger; DROP TABLE sales"}, id="ledger_table"),
         ],
     )
     def test_identifiers_are_validated(self, s3, sales_table, warehouse, kwargs):
         s3.put_object(Bucket=BUCKET, Key="i/a.csv", Body=csv_body([(1, 1, "2024-03-01", "1", "")]))
-        with pytest.raises((InvalidIdentifierError, LoadConfigError), match="not a valid SQL identifier|must be"):
+        with pytest.raises(
+            (InvalidIdentifierError, LoadConfigError), match="not a valid SQL identifier|must be"
+        ):
             loader(s3_prefix="i/", **kwargs).execute(context())
         assert rows(warehouse, "SELECT count(*) FROM sales") == [(0,)]
 
@@ -392,6 +486,10 @@ class TestInjection:
         assert rows(warehouse) == [(9, 9, "2024-01-01", "1.00")]
 
     def test_header_with_an_injection_attempt_is_drift_not_sql(self, s3, sales_table, warehouse):
-        s3.put_object(Bucket=BUCKET, Key="i/a.csv", Body=b'sale_id,store_id,sale_date,"amount"") FROM x; --"\n1,1,2024-03-01,1\n')
+        s3.put_object(
+            Bucket=BUCKET,
+            Key="i/a.csv",
+            Body=b'sale_id,store_id,sale_date,"amount"") FROM x; --"\n1,1,2024-03-01,1\n',
+        )
         with pytest.raises(LoadError, match="unexpected columns"):
             loader(s3_prefix="i/").execute(context())

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 BUCKET = "sales-raw"
 ROLE = "arn:aws:iam::123456789012:role/loader"
 TARGET = {"database": "dev", "cluster_identifier": "sales-cluster"}
-MARKER = f"_sales_load/statements/sales_load=load=scheduled__2024-03-01.json"
+MARKER = "_sales_load/statements/sales_load=load=scheduled__2024-03-01.json"
 
 
 def context() -> dict[str, Any]:
@@ -63,9 +63,19 @@ def aws(sandbox, monkeypatch):
 
 def earlier_try(aws) -> str:
     """What an earlier try left behind: a submitted statement and its marker in S3."""
-    statement_id = aws.rsd.execute_statement(Sql="SELECT 1", **{"Database": "dev", "ClusterIdentifier": "sales-cluster"})["Id"]
-    meta = {"table": "analytics.sales", "mode": "append", "statement_id": statement_id, "rows_loaded": None, "mode_statement": 4}
-    aws.s3.put_object(Bucket=BUCKET, Key=MARKER, Body=json.dumps({"statement_id": statement_id, "meta": meta}).encode())
+    statement_id = aws.rsd.execute_statement(
+        Sql="SELECT 1", **{"Database": "dev", "ClusterIdentifier": "sales-cluster"}
+    )["Id"]
+    meta = {
+        "table": "analytics.sales",
+        "mode": "append",
+        "statement_id": statement_id,
+        "rows_loaded": None,
+        "mode_statement": 4,
+    }
+    aws.s3.put_object(
+        Bucket=BUCKET, Key=MARKER, Body=json.dumps({"statement_id": statement_id, "meta": meta}).encode()
+    )
     return statement_id
 
 
@@ -119,11 +129,15 @@ def test_an_aborted_earlier_statement_is_resubmitted_with_a_new_manifest(aws):
     keys = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="_sales_load/")["Contents"]]
     assert keys == ["_sales_load/manifests/sales_load=load=scheduled__2024-03-01.manifest"]  # marker gone
     manifest = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read())
-    assert manifest["entries"] == [{"url": f"s3://{BUCKET}/in/a.csv", "mandatory": True, "meta": {"content_length": 19}}]
+    assert manifest["entries"] == [
+        {"url": f"s3://{BUCKET}/in/a.csv", "mandatory": True, "meta": {"content_length": 19}}
+    ]
 
 
 def test_the_trigger_reports_a_statement_it_cannot_describe(aws):
-    event = run_trigger(RedshiftLoadTrigger("00000000-0000-0000-0000-000000000000", poll_interval=0.1), 10).payload
+    event = run_trigger(
+        RedshiftLoadTrigger("00000000-0000-0000-0000-000000000000", poll_interval=0.1), 10
+    ).payload
     assert event["status"] == "error" and "could not describe" in event["message"]
 
 

@@ -34,7 +34,10 @@ def test_example_dag_loads_the_day_and_a_rerun_changes_nothing(airflow_db, sandb
     s3.put_object(
         Bucket="sales-raw",
         Key="stores/2024-03-01/stores.csv",
-        Body=b"store_id,name,updated_at\n1,Old,2024-03-01 08:00\n1,New,2024-03-01 09:00\n2,Two,2024-03-01 08:00\n",
+        Body=(
+            b"store_id,name,updated_at\n1,Old,2024-03-01 08:00\n1,New,2024-03-01 09:00\n"
+            b"2,Two,2024-03-01 08:00\n"
+        ),
     )
     with warehouse.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS sales, stores, sales_load_ledger")
@@ -48,7 +51,11 @@ def test_example_dag_loads_the_day_and_a_rerun_changes_nothing(airflow_db, sandb
                 sales = cur.fetchall()
                 cur.execute("SELECT store_id, name FROM stores ORDER BY 1")
                 snapshots.append((sales, cur.fetchall()))
-        assert snapshots[0] == snapshots[1] == ([(1, "2024-03-01", 10), (2, "2024-03-01", 20)], [(1, "New"), (2, "Two")])
+        assert (
+            snapshots[0]
+            == snapshots[1]
+            == ([(1, "2024-03-01", 10), (2, "2024-03-01", 20)], [(1, "New"), (2, "Two")])
+        )
     finally:
         with warehouse.cursor() as cur:
             cur.execute("DROP TABLE IF EXISTS sales, stores, sales_load_ledger")

@@ -30,10 +30,22 @@ class TestParseS3Keys:
     @pytest.mark.parametrize(
         ("value", "expected"),
         [
-            pytest.param(["in/a.csv", "in/b.csv"], S3KeySelection([S3Object("in/a.csv"), S3Object("in/b.csv")]), id="keys"),
+            pytest.param(
+                ["in/a.csv", "in/b.csv"],
+                S3KeySelection([S3Object("in/a.csv"), S3Object("in/b.csv")]),
+                id="keys",
+            ),
             pytest.param(KEYS, S3KeySelection(OBJECTS), id="dicts"),
-            pytest.param({"bucket": "raw", "prefix": "in/", "keys": KEYS}, S3KeySelection(OBJECTS, bucket="raw"), id="xcom"),
-            pytest.param(str({"bucket": "raw", "prefix": "in/", "keys": KEYS}), S3KeySelection(OBJECTS, bucket="raw"), id="xcom-str"),
+            pytest.param(
+                {"bucket": "raw", "prefix": "in/", "keys": KEYS},
+                S3KeySelection(OBJECTS, bucket="raw"),
+                id="xcom",
+            ),
+            pytest.param(
+                str({"bucket": "raw", "prefix": "in/", "keys": KEYS}),
+                S3KeySelection(OBJECTS, bucket="raw"),
+                id="xcom-str",
+            ),
             pytest.param(
                 '{"bucket": "raw", "prefix": "in/", "manifest_uri": "s3://raw/m.json", "key_count": 5000}',
                 S3KeySelection([], bucket="raw", manifest_uri="s3://raw/m.json"),
@@ -114,16 +126,30 @@ def test_trigger_serializes_to_its_class_path_and_every_argument():
     path, kwargs = trigger.serialize()
     assert path == "airflow_sales_provider.triggers.redshift_data.RedshiftLoadTrigger"
     assert kwargs == {
-        "statement_id": "id-1", "aws_conn_id": "aws", "region_name": "eu-west-1", "poll_interval": 3, "cancel_on_kill": True,
+        "statement_id": "id-1",
+        "aws_conn_id": "aws",
+        "region_name": "eu-west-1",
+        "poll_interval": 3,
+        "cancel_on_kill": True,
     }
     assert RedshiftLoadTrigger(**kwargs).serialize() == (path, kwargs)
     assert statement_result_rows({"SubStatements": [{"ResultRows": 4}, {}]}) == [4, -1]
 
 
 def test_operator_init_only_assigns_and_declares_templated_fields():
-    op = RedshiftLoadOperator(task_id="t", table="{{ params.table }}", s3_keys="{{ ti.xcom_pull('w') }}", mode="{{ m }}")
+    op = RedshiftLoadOperator(
+        task_id="t", table="{{ params.table }}", s3_keys="{{ ti.xcom_pull('w') }}", mode="{{ m }}"
+    )
     assert op.table == "{{ params.table }}" and op.mode == "{{ m }}"
-    for name in ("s3_keys", "s3_prefix", "table", "schema", "partition_value", "redshift_conn_id", "aws_conn_id"):
+    for name in (
+        "s3_keys",
+        "s3_prefix",
+        "table",
+        "schema",
+        "partition_value",
+        "redshift_conn_id",
+        "aws_conn_id",
+    ):
         assert name in op.template_fields
 
 
@@ -131,9 +157,19 @@ def test_execute_complete_fails_with_the_statement_and_succeeds_with_the_rows():
     op = RedshiftLoadOperator(task_id="t", table="sales")
     meta = {"table": "sales", "statement_id": "s1", "mode_statement": 1, "rows_loaded": None}
     with pytest.raises(Exception, match=r"statement s1, FAILED\): Load into table 'sales' failed"):
-        op.execute_complete({}, {"status": "error", "statement_id": "s1", "state": "FAILED",
-                                 "message": "Load into table 'sales' failed"}, meta)
-    done = op.execute_complete({}, {"status": "success", "statement_id": "s1", "result_rows": [-1, 42, 2]}, meta)
+        op.execute_complete(
+            {},
+            {
+                "status": "error",
+                "statement_id": "s1",
+                "state": "FAILED",
+                "message": "Load into table 'sales' failed",
+            },
+            meta,
+        )
+    done = op.execute_complete(
+        {}, {"status": "success", "statement_id": "s1", "result_rows": [-1, 42, 2]}, meta
+    )
     assert done["rows_loaded"] == 42
     with pytest.raises(Exception, match="unexpected trigger event"):
         op.execute_complete({}, {"status": "success", "statement_id": "other"}, meta)

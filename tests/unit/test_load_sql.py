@@ -53,7 +53,9 @@ class TestModesRedshift:
     dialect = RedshiftDialect()
 
     def test_stage(self):
-        assert create_stage_sql(self.dialect, plan()) == [('CREATE TEMP TABLE "_sales_stage" (LIKE "analytics"."sales")', ())]
+        assert create_stage_sql(self.dialect, plan()) == [
+            ('CREATE TEMP TABLE "_sales_stage" (LIKE "analytics"."sales")', ())
+        ]
 
     def test_append(self):
         assert mode_sql(self.dialect, plan()) == [(INSERT, ())]
@@ -62,21 +64,32 @@ class TestModesRedshift:
         assert mode_sql(self.dialect, plan("truncate_insert")) == [(f"DELETE FROM {T}", ()), (INSERT, ())]
 
     def test_replace_partition_binds_the_value(self):
-        assert mode_sql(self.dialect, plan("replace_partition", partition_column="sale_date"), "2024-03-01") == [
+        assert mode_sql(
+            self.dialect, plan("replace_partition", partition_column="sale_date"), "2024-03-01"
+        ) == [
             (f'DELETE FROM {T} WHERE "sale_date" = %s', ("2024-03-01",)),
             (INSERT, ()),
         ]
 
     def test_replace_partition_fills_a_missing_partition_column(self):
         p = LoadPlan(
-            schema="analytics", table="sales", columns=("sale_id", "amount"), mode="replace_partition",
-            partition_column="sale_date", fill_partition=True,
+            schema="analytics",
+            table="sales",
+            columns=("sale_id", "amount"),
+            mode="replace_partition",
+            partition_column="sale_date",
+            fill_partition=True,
         )
         assert create_stage_sql(self.dialect, p) == [
-            ('CREATE TEMP TABLE "_sales_stage" AS SELECT "sale_id", "amount" FROM "analytics"."sales" LIMIT 0', ())
+            (
+                'CREATE TEMP TABLE "_sales_stage" AS SELECT "sale_id", "amount" '
+                'FROM "analytics"."sales" LIMIT 0',
+                (),
+            )
         ]
         assert mode_sql(self.dialect, p, "2024-03-01")[1] == (
-            f'INSERT INTO {T} ("sale_id", "amount", "sale_date") SELECT "sale_id", "amount", %s FROM "_sales_stage"',
+            f'INSERT INTO {T} ("sale_id", "amount", "sale_date") '
+            'SELECT "sale_id", "amount", %s FROM "_sales_stage"',
             ("2024-03-01",),
         )
 
@@ -85,7 +98,8 @@ class TestModesRedshift:
             (f'CREATE TEMP TABLE "_sales_batch" AS {RANKED}', ()),
             (
                 f'MERGE INTO {T} USING "_sales_batch" AS "src" ON {T}."sale_id" = "src"."sale_id" '
-                'WHEN MATCHED THEN UPDATE SET "store_id" = "src"."store_id", "sale_date" = "src"."sale_date", '
+                'WHEN MATCHED THEN UPDATE SET "store_id" = "src"."store_id", '
+                '"sale_date" = "src"."sale_date", '
                 '"amount" = "src"."amount" WHEN NOT MATCHED THEN INSERT ("sale_id", "store_id", "sale_date", '
                 '"amount") VALUES ("src"."sale_id", "src"."store_id", "src"."sale_date", "src"."amount")',
                 (),
@@ -112,17 +126,25 @@ class TestModesRedshift:
     def test_copy_json_paths_parquet_and_tab(self):
         kwargs = {"manifest_uri": "s3://sales-raw/m.manifest", "iam_role_arn": ROLE}
         json_sql = redshift_copy_sql(
-            plan(), FormatOptions(format="json", json_paths="s3://sales-raw/paths.json"), region="eu-west-1", **kwargs
+            plan(),
+            FormatOptions(format="json", json_paths="s3://sales-raw/paths.json"),
+            region="eu-west-1",
+            **kwargs,
         )
         assert json_sql.endswith("MANIFEST REGION 'eu-west-1' FORMAT AS JSON 's3://sales-raw/paths.json'")
-        assert redshift_copy_sql(plan(), FormatOptions(format="parquet"), **kwargs).endswith("MANIFEST FORMAT AS PARQUET")
+        assert redshift_copy_sql(plan(), FormatOptions(format="parquet"), **kwargs).endswith(
+            "MANIFEST FORMAT AS PARQUET"
+        )
         tab = redshift_copy_sql(plan(), FormatOptions(delimiter="\t", header=False), **kwargs)
         assert "DELIMITER '\\t'" in tab and "IGNOREHEADER" not in tab
 
     @pytest.mark.parametrize(
         "kwargs",
         [
-            pytest.param({"iam_role_arn": "arn:aws:iam::123456789012:role/x' CREDENTIALS 'aws_access_key_id=AK"}, id="role"),
+            pytest.param(
+                {"iam_role_arn": "arn:aws:iam::123456789012:role/x' CREDENTIALS 'aws_access_key_id=AK"},
+                id="role",
+            ),
             pytest.param({"iam_role_arn": "AKIAEXAMPLE"}, id="keys-not-role"),
             pytest.param({"manifest_uri": "s3://sales-raw/x' ACCEPTINVCHARS '"}, id="manifest"),
             pytest.param({"region": "eu-west-1' GZIP --"}, id="region"),
@@ -139,7 +161,11 @@ class TestModesPostgres:
 
     def test_stage_and_truncate(self):
         assert create_stage_sql(self.dialect, plan()) == [
-            ('CREATE TEMP TABLE "_sales_stage" (LIKE "analytics"."sales" INCLUDING DEFAULTS) ON COMMIT DROP', ())
+            (
+                'CREATE TEMP TABLE "_sales_stage" (LIKE "analytics"."sales" INCLUDING DEFAULTS) '
+                "ON COMMIT DROP",
+                (),
+            )
         ]
         assert mode_sql(self.dialect, plan("truncate_insert"))[0] == (f"TRUNCATE {T}", ())
 
@@ -173,7 +199,9 @@ class TestPlanValidation:
             pytest.param({"schema": "a.b"}, id="schema"),
             pytest.param({"columns": ("ok", "bad col")}, id="column"),
             pytest.param({"mode": "replace_partition", "partition_column": "d = d OR 1=1"}, id="partition"),
-            pytest.param({"mode": "upsert", "upsert_keys": ("sale_id",), "order_by": ("amount; DROP",)}, id="order"),
+            pytest.param(
+                {"mode": "upsert", "upsert_keys": ("sale_id",), "order_by": ("amount; DROP",)}, id="order"
+            ),
         ],
     )
     def test_bad_identifiers(self, kwargs):
@@ -227,8 +255,14 @@ def _operator(mode: str, **kwargs):
     from airflow_sales_provider.operators.redshift_load import RedshiftLoadOperator
 
     return RedshiftLoadOperator(
-        task_id="load", table="sales", schema="analytics", s3_bucket="sales-raw", mode=mode,
-        iam_role_arn=ROLE, columns=list(COLS), **kwargs,
+        task_id="load",
+        table="sales",
+        schema="analytics",
+        s3_bucket="sales-raw",
+        mode=mode,
+        iam_role_arn=ROLE,
+        columns=list(COLS),
+        **kwargs,
     )
 
 
@@ -246,15 +280,28 @@ def test_every_redshift_statement_of_a_load_parses_with_sqlglot(mode):
 
     op = _operator(mode, **MODE_KWARGS[mode])
     p = LoadPlan(
-        schema="analytics", table="sales", columns=COLS, mode=mode,
+        schema="analytics",
+        table="sales",
+        columns=COLS,
+        mode=mode,
         partition_column=MODE_KWARGS[mode].get("partition_column"),
         upsert_keys=tuple(MODE_KWARGS[mode].get("upsert_keys", ())),
         order_by=tuple(MODE_KWARGS[mode].get("order_by", ())),
     )
-    ctx = {"ti": SimpleNamespace(dag_id="d", run_id="scheduled__2024-03-01", try_number=2), "run_id": "scheduled__2024-03-01"}
+    ctx = {
+        "ti": SimpleNamespace(dag_id="d", run_id="scheduled__2024-03-01", try_number=2),
+        "run_id": "scheduled__2024-03-01",
+    }
     objects = [S3Object("in/a.csv.gz", 10, "e1"), S3Object("in/b.csv.gz", 0, "e2")]
     statements = op.redshift_statements(
-        ctx, RedshiftDialect(), p, "sales-raw", objects, ["in/b.csv.gz"], "s3://sales-raw/_sales_load/m.manifest", True
+        ctx,
+        RedshiftDialect(),
+        p,
+        "sales-raw",
+        objects,
+        ["in/b.csv.gz"],
+        "s3://sales-raw/_sales_load/m.manifest",
+        True,
     )
     rendered = [inline_params(sql, params) for sql, params in statements]
     kinds = []

@@ -171,7 +171,8 @@ class S3SourceHook(BaseHook):
             code = exc.response.get("Error", {}).get("Code")
             if code in ("PreconditionFailed", "412"):
                 raise S3ObjectChangedError(
-                    f"s3://{bucket}/{obj.key} changed since it was listed (ETag {obj.etag} no longer matches): "
+                    f"s3://{bucket}/{obj.key} changed since it was listed "
+                    f"(ETag {obj.etag} no longer matches): "
                     "rerun the task to load the new version"
                 ) from None
             if code in ("NoSuchKey", "404"):
@@ -304,7 +305,8 @@ def json_lines_to_copy_text(
                 else None
             )
             values = [
-                document[c] if c in document else (folded or {}).get(low) for c, low in zip(columns, lowered)
+                document[c] if c in document else (folded or {}).get(low)
+                for c, low in zip(columns, lowered, strict=True)
             ]
         yield ("\t".join(_text_field(v) for v in values) + "\n").encode()
 

@@ -95,7 +95,7 @@ def parse_s3_keys(value: Any) -> S3KeySelection:
                 except (ValueError, SyntaxError) as exc:
                     raise LoadConfigError(
                         f"s3_keys {value[:200]!r} looks like a list or dict but does not parse: {exc}"
-                    )
+                    ) from None
             return parse_s3_keys(parsed)
         if not text:
             raise LoadConfigError("s3_keys is an empty string")
@@ -343,7 +343,8 @@ class RedshiftLoadOperator(BaseOperator):
             raise LoadError(
                 f"Redshift Data API load into {meta['table']} failed (statement {event['statement_id']}, "
                 f"{event.get('state')}): {event.get('message')}. The transaction was rolled back; the table "
-                "and the ledger are unchanged. Rejected rows are listed in sys_load_error_detail/stl_load_errors."
+                "and the ledger are unchanged. Rejected rows are listed in "
+                "sys_load_error_detail/stl_load_errors."
             )
         return self._finish_data_api(meta, event.get("result_rows") or [])
 
@@ -639,8 +640,7 @@ class RedshiftLoadOperator(BaseOperator):
             conn.autocommit = False
             cur = conn.cursor()
             if ledger:
-                cur.execute(create_table_sql(ledger))
-                conn.commit()
+                _ensure_ledger(conn, cur, ledger)
                 candidates, _ = self._select(objects, self._read_ledger(cur, ledger, bucket))
                 conn.commit()
             else:
@@ -670,7 +670,7 @@ class RedshiftLoadOperator(BaseOperator):
             self._set_date_style(cur)
             for sql, params in create_stage_sql(dialect, plan):
                 cur.execute(sql, params)
-            by_key = {o.key: opt for o, opt in zip(candidates + missing_probes, options)}
+            by_key = {o.key: opt for o, opt in zip(candidates + missing_probes, options, strict=True)}
             rows: dict[str, int] = {}
             empty: list[str] = []
             for obj in to_load:
@@ -779,7 +779,8 @@ class RedshiftLoadOperator(BaseOperator):
         if not isinstance(paths, list) or len(paths) != len(plan.columns):
             raise LoadConfigError(
                 f"jsonpaths file {self.json_paths} must hold {{'jsonpaths': [...]}} with one path per column "
-                f"({len(plan.columns)}: {list(plan.columns)}), got {len(paths) if isinstance(paths, list) else paths!r}"
+                f"({len(plan.columns)}: {list(plan.columns)}), "
+                f"got {len(paths) if isinstance(paths, list) else paths!r}"
             )
         return [str(p) for p in paths]
 
@@ -821,7 +822,8 @@ class RedshiftLoadOperator(BaseOperator):
             return LoadError(
                 f"bad row in {where} at line {line}"
                 + (f", column {column.strip()}" if column else "")
-                + f": {primary}. The load was rolled back: {self._target_name()} and the ledger are unchanged."
+                + f": {primary}. The load was rolled back: {self._target_name()} and the ledger are "
+                "unchanged."
             )
         if type(exc).__name__ in ("OperationalError", "InterfaceError", "AdminShutdown", "ConnectionFailure"):
             return LoadError(
@@ -830,7 +832,7 @@ class RedshiftLoadOperator(BaseOperator):
             )
         return LoadError(f"load into {self._target_name()} failed at {where}: {primary}. Nothing was loaded.")
 
-    # -- Redshift: COPY from S3 with a manifest ---------------------------------------------------------------
+    # -- Redshift: COPY from S3 with a manifest -----------------------------------------------------------
     def _iam_role(self) -> str:
         if self.iam_role_arn:
             return self.iam_role_arn
@@ -903,7 +905,7 @@ class RedshiftLoadOperator(BaseOperator):
                 for s, p in forget_target_sql(ledger, self._target_name(), bucket, [o.key for o in to_load])
             ]
             rows = self._ledger_rows(context, bucket, to_load, {})
-            for obj, row in zip(to_load, rows):
+            for obj, row in zip(to_load, rows, strict=True):
                 if obj.key in empty:
                     statements.append((insert_sql(ledger), row))
                 else:
@@ -936,8 +938,7 @@ class RedshiftLoadOperator(BaseOperator):
             conn.autocommit = False
             cur = conn.cursor()
             if ledger:
-                cur.execute(create_table_sql(ledger))
-                conn.commit()
+                _ensure_ledger(conn, cur, ledger)
             table_columns = self._table_columns(cur)
             conn.commit()
             if ledger:
@@ -987,7 +988,8 @@ class RedshiftLoadOperator(BaseOperator):
         outside = int(cur.fetchone()[0])
         if outside:
             raise LoadError(
-                f"{outside} row(s) of the batch have {plan.partition_column} other than {self.partition_value!r}: "
+                f"{outside} row(s) of the batch have {plan.partition_column} other than "
+                f"{self.partition_value!r}: "
                 "mode='replace_partition' only loads rows of the partition it replaces. Nothing was loaded."
             )
 
@@ -1168,6 +1170,23 @@ def translate_load_errors(target: str, exc: Exception, rejected: Sequence[Sequen
         )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"load into {target} failed: {first}. The transaction was rolled back; nothing was loaded."
+
+
+def _ensure_ledger(conn: Any, cur: Any, ledger: str) -> None:
+    """``CREATE TABLE IF NOT EXISTS`` the ledger; two first runs racing to create it both succeed.
+
+    (PostgreSQL can fail the loser of that race with a unique violation on its catalog: it retries once
+    the winner has committed, and then finds the table.)
+    """
+    for attempt in (1, 2):
+        try:
+            cur.execute(create_table_sql(ledger))
+            conn.commit()
+            return
+        except Exception:
+            conn.rollback()
+            if attempt == 2:
+                raise
 
 
 def _rollback(conn: Any) -> None:

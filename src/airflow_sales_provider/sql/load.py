@@ -72,7 +72,7 @@ def inline_params(sql: str, params: Sequence[Any]) -> str:
     if len(parts) - 1 != len(params):
         raise ValueError(f"statement has {len(parts) - 1} placeholders but {len(params)} parameters")
     out = [parts[0]]
-    for value, rest in zip(params, parts[1:]):
+    for value, rest in zip(params, parts[1:], strict=True):
         if value is None:
             out.append("NULL")
         elif isinstance(value, bool):
@@ -334,7 +334,8 @@ def mode_sql(dialect: Dialect, plan: LoadPlan, partition_value: Any = None) -> l
         ]
     if plan.mode == "replace_partition":
         column = quote_identifier(plan.partition_column, "partition_column")
-        delete = (f"DELETE FROM {target} WHERE {column} = %s", (partition_value,))
+        delete: Statement = (f"DELETE FROM {target} WHERE {column} = %s", (partition_value,))
+        insert: Statement
         if plan.fill_partition:
             insert = (
                 f"INSERT INTO {target} ({cols}, {column}) SELECT {cols}, %s FROM {stage}",
@@ -356,7 +357,8 @@ def _order_clause(dialect: Dialect, plan: LoadPlan) -> str:
     if not items:
         if not dialect.load_sequence_column_sql:
             raise LoadConfigError(
-                f"mode='upsert' on {dialect.name} needs order_by to choose the latest row of a duplicated key: "
+                f"mode='upsert' on {dialect.name} needs order_by to choose the latest row of a "
+                "duplicated key: "
                 "COPY loads files in parallel, so file order cannot decide"
             )
         items.append(f"{quote_identifier(SEQ_COLUMN)} DESC")
