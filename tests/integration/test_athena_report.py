@@ -386,6 +386,50 @@ class TestFailures:
         )
         assert sandbox.boto3_client("s3").list_objects_v2(Bucket=REPORTS_BUCKET).get("KeyCount") == 0
 
+    def test_failed_query_reports_the_reason_and_id_deferred(
+        self, sandbox, athena, slow_queries, monkeypatch
+    ):
+        slow_queries(2)
+        op = make_op(deferrable=True)
+        trigger = defer(op)
+
+        def athena_says_failed(parsed: dict[str, Any], **kwargs: Any) -> None:
+            # moto never fails a query (it runs no SQL); Athena answers a bad query like this.
+            parsed["QueryExecution"]["Status"]["State"] = "FAILED"
+            parsed["QueryExecution"]["Status"]["StateChangeReason"] = (
+                "TABLE_NOT_FOUND: Table 'orders' not found"
+            )
+
+        patch_async_athena(
+            monkeypatch,
+            lambda events: events.register("after-call.athena.GetQueryExecution", athena_says_failed),
+        )
+        event = run_trigger(trigger)
+
+        assert event["status"] == "failed"
+        with pytest.raises(AirflowException) as raised:
+            op.execute_complete(context(), event)
+        assert str(raised.value) == (
+            f"Athena query {trigger.query_execution_id} ended FAILED: "
+            "TABLE_NOT_FOUND: Table 'orders' not found"
+        )
+
+    def test_a_failure_mid_stream_leaves_no_partial_report(self, sandbox, athena):
+        from airflow_sales_provider.hooks.athena import _upload_lines
+
+        s3 = sandbox.boto3_client("s3")
+
+        def lines_then_failure():
+            for i in range(40_000):  # ~6 MB: the first 5 MiB part is uploaded before the failure
+                yield json.dumps({"id": i, "pad": "y" * 140}) + "\n"
+            raise ConnectionResetError("source stream broke")
+
+        with pytest.raises(ConnectionResetError):
+            _upload_lines(s3, REPORTS_BUCKET, "partial.jsonl", lines_then_failure(), 5 * 1024 * 1024)
+
+        assert s3.list_objects_v2(Bucket=REPORTS_BUCKET).get("KeyCount") == 0
+        assert s3.list_multipart_uploads(Bucket=REPORTS_BUCKET).get("Uploads", []) == []
+
     def test_cancelled_query_fails_the_task_sync(self, sandbox, athena, slow_queries):
         slow_queries(1000)
         op = make_op()
