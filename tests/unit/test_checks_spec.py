@@ -132,6 +132,16 @@ class TestParseSpec:
                 id="parameter-name",
             ),
             pytest.param(
+                [{"check": "row_count", "min": 10, "max": 5}],
+                "checks[0]: 'min' (10) is greater than 'max' (5)",
+                id="min-above-max",
+            ),
+            pytest.param(
+                [{"check": "range", "column": "d", "min": "2024-01-01", "max": 5}],
+                "checks[0]: 'min' ('2024-01-01') and 'max' (5) are not of the same kind",
+                id="min-max-kinds",
+            ),
+            pytest.param(
                 [{"check": "sql", "sql": "SELECT %(day)s", "op": "=", "value": 1}],
                 "checks[0].sql: uses %(day)s but 'parameters' has no 'day'",
                 id="undeclared-parameter",

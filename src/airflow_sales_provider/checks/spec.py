@@ -182,6 +182,14 @@ class _Validator:
             return None
         return value
 
+    def ordered(self, minimum: Any, maximum: Any) -> None:
+        """``min`` must not be above ``max`` (when both are given and comparable)."""
+        try:
+            if minimum is not None and maximum is not None and minimum > maximum:
+                self.add(None, f"'min' ({minimum!r}) is greater than 'max' ({maximum!r})")
+        except TypeError:
+            self.add(None, f"'min' ({minimum!r}) and 'max' ({maximum!r}) are not of the same kind")
+
     def scalar(self, raw: dict[str, Any], key: str) -> Any:
         if key not in raw or raw[key] is None:
             return None
@@ -265,6 +273,7 @@ def _validate_check(raw: Any, where: str, problems: list[str], history: bool) ->
         params["max"] = v.number(raw, "max", integer=True, minimum=0)
         if params["min"] is None and params["max"] is None and "min" not in raw and "max" not in raw:
             v.add(None, "needs 'min' and/or 'max'")
+        v.ordered(params["min"], params["max"])
     elif check_type == "not_null":
         per_column = v.columns(raw)
         params["max_nulls"] = v.number(raw, "max_nulls", integer=True, minimum=0)
@@ -293,12 +302,14 @@ def _validate_check(raw: Any, where: str, problems: list[str], history: bool) ->
         params["max"] = v.scalar(raw, "max")
         if raw.get("min") is None and raw.get("max") is None:
             v.add(None, "needs 'min' and/or 'max'")
+        v.ordered(params["min"], params["max"])
     elif check_type == "distinct_count":
         params["column"] = v.identifier(raw, "column")
         params["min"] = v.number(raw, "min", integer=True, minimum=0)
         params["max"] = v.number(raw, "max", integer=True, minimum=0)
         if raw.get("min") is None and raw.get("max") is None:
             v.add(None, "needs 'min' and/or 'max'")
+        v.ordered(params["min"], params["max"])
     elif check_type == "freshness":
         params["column"] = v.identifier(raw, "column")
         if "max_age" not in raw:
