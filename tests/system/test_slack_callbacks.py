@@ -23,16 +23,6 @@ FILE = "slack_callbacks.py"
 LOGICAL_DATE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def _fab_user_model():
-    """Airflow 2: dag.test() deletes an earlier run of the same date, and the ORM then needs the FAB user
-    table that ``dag_run_note.user_id`` points at; importing the FAB models registers it."""
-    try:
-        import airflow.providers.fab.auth_manager.models  # noqa: F401
-    except ImportError:  # Airflow 3 without the FAB provider: no such foreign key
-        pass
-
-
 @pytest.fixture
 def slack_conn(monkeypatch, slack_receiver):
     """Point the test DAGs' ``slack_test`` connection at the receiver, with short delivery budgets."""
