@@ -49,10 +49,11 @@ except ImportError:
     pass  # the slack provider is not installed here: its cost is not counted
 """
 
+# VmHWM is this process's own peak RSS; ru_maxrss can carry the parent's over fork + exec.
 PROBE = """
-import resource, sys
+import sys
 {body}
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")))
 """
 
 
