@@ -15,6 +15,10 @@ Each measurement runs in a fresh child process, so its peak RSS (``ru_maxrss``) 
     .venv/af3/bin/python benchmarks/load_throughput.py            # 1 M and 10 M rows
     .venv/af3/bin/python benchmarks/load_throughput.py --quick    # 50 k and 200 k rows
     .venv/af3/bin/python benchmarks/load_throughput.py --sizes 1000000
+
+Each size is measured 3 times, alternating baseline and operator; the best time of each is compared
+(the maximum peak RSS is reported). The operator's time is its whole ``execute()``: connection and hook
+set-up, S3 listing and probing, staging, the mode's SQL, the ledger and the commit.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ BUCKET = "bench-sales"
 KEY = "sales/sales.csv"
 GOAL_RATIO = 0.6
 GOAL_MIB = 150
+REPEAT = 3
 TABLE_DDL = (
     "CREATE TABLE {name} (sale_id bigint NOT NULL, store_id integer NOT NULL, sale_date date NOT NULL, "
     "product_id integer, quantity integer, amount numeric(12,2), currency char(3), sold_at timestamp)"
@@ -147,8 +152,18 @@ def main() -> None:
                     cur.execute(f"DROP TABLE IF EXISTS {name}")
                     cur.execute(TABLE_DDL.format(name=name))
                 cur.execute("DROP TABLE IF EXISTS public.sales_load_ledger")
-            base = run_child("baseline", str(path))
-            oper = run_child("operator", key)
+            # Alternate the two, REPEAT times, and keep each one's best: the machine is shared.
+            base_runs, oper_runs = [], []
+            for _ in range(REPEAT):
+                with conn.cursor() as cur:
+                    cur.execute("TRUNCATE bench_raw, bench_loaded")
+                    cur.execute("DROP TABLE IF EXISTS public.sales_load_ledger")
+                base_runs.append(run_child("baseline", str(path)))
+                oper_runs.append(run_child("operator", key))
+            base = min(base_runs, key=lambda r: r["seconds"])
+            oper = min(oper_runs, key=lambda r: r["seconds"])
+            oper["peak_rss_mib"] = max(r["peak_rss_mib"] for r in oper_runs)
+            base["peak_rss_mib"] = max(r["peak_rss_mib"] for r in base_runs)
             with conn.cursor() as cur:
                 cur.execute("SELECT (SELECT count(*) FROM bench_raw), (SELECT count(*) FROM bench_loaded)")
                 counted = cur.fetchone()

@@ -493,3 +493,33 @@ class TestInjection:
         )
         with pytest.raises(LoadError, match="unexpected columns"):
             loader(s3_prefix="i/").execute(context())
+
+
+class TestKill:
+    def test_on_kill_cancels_the_running_copy_and_nothing_is_loaded(self, s3, sales_table, warehouse):
+        big = gzip.compress(csv_body([(i, 1, "2024-03-01", 1, "") for i in range(300_000)]), compresslevel=1)
+        s3.put_object(Bucket=BUCKET, Key="k/big.csv.gz", Body=big)
+        op = loader(s3_prefix="k/")
+        killed = threading.Event()
+
+        def kill_when_copying() -> None:  # Airflow calls on_kill from outside the running execute()
+            deadline = time.monotonic() + 60
+            with warehouse.cursor() as cur:
+                while time.monotonic() < deadline and not killed.is_set():
+                    cur.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY \"_sales_stage\"%%'"
+                    )
+                    if cur.fetchone()[0]:
+                        op.on_kill()
+                        killed.set()
+                    time.sleep(0.01)
+
+        watcher = threading.Thread(target=kill_when_copying)
+        watcher.start()
+        try:
+            with pytest.raises(LoadError, match="(?i)cancel"):
+                op.execute(context())
+        finally:
+            killed.set()
+            watcher.join()
+        assert rows(warehouse, "SELECT count(*) FROM sales") == [(0,)] and ledger(warehouse) == []

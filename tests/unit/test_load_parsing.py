@@ -173,3 +173,23 @@ def test_execute_complete_fails_with_the_statement_and_succeeds_with_the_rows():
     assert done["rows_loaded"] == 42
     with pytest.raises(Exception, match="unexpected trigger event"):
         op.execute_complete({}, {"status": "success", "statement_id": "other"}, meta)
+
+
+def test_redshift_copy_never_gets_access_keys(monkeypatch, capsys, caplog):
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_KEYS_ONLY",
+        '{"conn_type": "aws", "login": "AKIAIOSFODNN7EXAMPLE", "password": "' + secret + '"}',
+    )
+    op = RedshiftLoadOperator(task_id="t", table="sales", aws_conn_id="aws_keys_only")
+    with pytest.raises(LoadConfigError, match="needs iam_role_arn") as info:
+        op._iam_role()
+    assert secret not in str(info.value) and "AKIA" not in str(info.value)
+    assert secret not in caplog.text + capsys.readouterr().out
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_WITH_ROLE",
+        '{"conn_type": "aws", "extra": {"role_arn": "arn:aws:iam::123456789012:role/loader"}}',
+    )
+    assert RedshiftLoadOperator(task_id="t", table="s", aws_conn_id="aws_with_role")._iam_role() == (
+        "arn:aws:iam::123456789012:role/loader"
+    )

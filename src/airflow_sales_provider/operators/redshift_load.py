@@ -287,6 +287,7 @@ class RedshiftLoadOperator(BaseOperator):
         self.max_files_in_xcom = max_files_in_xcom
         self._statement_id: str | None = None
         self._copying: str | None = None
+        self._conn: Any = None
 
     # -- hooks -------------------------------------------------------------------------------------------
     @cached_property
@@ -349,7 +350,17 @@ class RedshiftLoadOperator(BaseOperator):
         return self._finish_data_api(meta, event.get("result_rows") or [])
 
     def on_kill(self) -> None:
-        """Cancel the running Data API statement (the SQL paths roll back when their connection closes)."""
+        """Cancel what runs: the Data API statement, or the SQL connection's current statement.
+
+        A cancelled COPY aborts the load's transaction, which then rolls back: nothing is half-loaded.
+        """
+        cancel = getattr(self._conn, "cancel", None)
+        if callable(cancel):
+            self.log.info("cancelling the running load statement on %s", self.redshift_conn_id)
+            try:
+                cancel()
+            except Exception:
+                self.log.exception("could not cancel the load statement")
         if self._statement_id:
             self.log.info("cancelling Redshift statement %s", self._statement_id)
             try:
@@ -635,7 +646,7 @@ class RedshiftLoadOperator(BaseOperator):
     ) -> dict[str, Any]:
         hook = self.warehouse[0]
         ledger = self._ledger_id() if self.ledger else None
-        conn = hook.get_conn()
+        conn = self._conn = hook.get_conn()
         try:
             conn.autocommit = False
             cur = conn.cursor()
@@ -668,6 +679,13 @@ class RedshiftLoadOperator(BaseOperator):
                 probes = {**probes, **self._probe(bucket, missing_probes)}
                 options += [self._format_options(gzip=self._is_gzip(probes[o.key])) for o in missing_probes]
             self._set_date_style(cur)
+            for sql in dialect.session_setup_sql:  # best effort: a tuning setting must not fail a load
+                cur.execute("SAVEPOINT sales_load_setup")
+                try:
+                    cur.execute(sql)
+                except Exception:
+                    cur.execute("ROLLBACK TO SAVEPOINT sales_load_setup")
+                cur.execute("RELEASE SAVEPOINT sales_load_setup")
             for sql, params in create_stage_sql(dialect, plan):
                 cur.execute(sql, params)
             by_key = {o.key: opt for o, opt in zip(candidates + missing_probes, options, strict=True)}
@@ -692,6 +710,7 @@ class RedshiftLoadOperator(BaseOperator):
             raise self._translate_pg_error(exc, bucket) from exc
         finally:
             _close(conn)
+            self._conn = None
         self.log.info("loaded %s rows into %s from %s objects", inserted, plan.target_name, len(to_load))
         return self._metadata(bucket, to_load, skipped, inserted, empty)
 
@@ -932,7 +951,7 @@ class RedshiftLoadOperator(BaseOperator):
     ) -> dict[str, Any]:
         hook = self.warehouse[0]
         ledger = self._ledger_id() if self.ledger else None
-        conn = hook.get_conn()
+        conn = self._conn = hook.get_conn()
         manifest_uri = None
         try:
             conn.autocommit = False
@@ -981,6 +1000,7 @@ class RedshiftLoadOperator(BaseOperator):
             raise self._redshift_error(conn, exc, bucket) from exc
         finally:
             _close(conn)
+            self._conn = None
         return self._metadata(bucket, to_load, skipped, inserted, empty, manifest_uri=manifest_uri)
 
     def _apply_partition_check(self, cur: Any, plan: LoadPlan) -> None:

@@ -34,6 +34,8 @@ class Dialect:
     #: an extra staging column recording load order (the "latest" row of an upsert without order_by);
     #: empty where COPY loads in parallel and the order means nothing.
     load_sequence_column_sql: ClassVar[str] = "BIGINT GENERATED ALWAYS AS IDENTITY"
+    #: run in the load's transaction before the staging table exists (``SET LOCAL``: ends with it).
+    session_setup_sql: ClassVar[tuple[str, ...]] = ()
     #: ``TRUNCATE`` is transactional (PostgreSQL) or commits at once (Redshift, so DELETE is used there).
     transactional_truncate: ClassVar[bool] = True
 
@@ -50,6 +52,8 @@ class Dialect:
 
 class PostgresDialect(Dialect):
     name = "postgres"
+    # The staging table is a temp table: give it local buffers (the default 8 MB spills to disk at once).
+    session_setup_sql = ("SET LOCAL temp_buffers = '256MB'",)
     supports_merge = False  # MERGE exists from PG 15, but not on the older servers RDS still runs
     #: data-quality ``unique`` checks: the table's enforced unique keys (one text[] of column names per
     #: valid, non-partial, non-expression unique index or constraint) for the table named by the bound
