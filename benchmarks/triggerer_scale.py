@@ -32,7 +32,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,11 +39,17 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 BUCKET = "bench-arrivals"
 GOAL_MIB = 300
-TAG = "@@ "
+
+
+_MESSAGES: Any = None
 
 
 def emit(**payload: Any) -> None:
-    print(TAG + json.dumps(payload), flush=True)
+    """One JSON line to the parent, through a file of our own (Airflow's logging shares stdout)."""
+    global _MESSAGES
+    if _MESSAGES is None:
+        _MESSAGES = open(os.environ["TRIGGERER_SCALE_MESSAGES"], "a", buffering=1)  # noqa: SIM115
+    _MESSAGES.write(json.dumps(payload) + "\n")
 
 
 def prefix_of(i: int) -> str:
@@ -156,40 +161,38 @@ def _statuses(events: list[Any]) -> dict[str, int]:
 
 
 class Child:
-    """A child process whose ``@@`` JSON lines are collected by a reader thread."""
+    """A child process; its JSON messages arrive in a file the parent reads, its output goes to a log."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self._messages_path = log_path.with_suffix(".messages")
+        self._messages_path.write_text("")
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, __file__, *args], env=env, stdout=subprocess.PIPE, stderr=self._log, text=True
+            [sys.executable, __file__, *args],
+            env={**env, "TRIGGERER_SCALE_MESSAGES": str(self._messages_path)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
-        self.messages: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith(TAG):
-                with self._lock:
-                    self.messages.append(json.loads(line[len(TAG) :]))
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        lines = self._messages_path.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.endswith("}")]
 
     def wait_for(self, key: str, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._lock:
-                for message in self.messages:
-                    if key in message:
-                        return message
-            if self.process.poll() is not None and not self._reader.is_alive():
+            for message in self.messages:
+                if key in message:
+                    return message
+            if self.process.poll() is not None:
                 break
-            time.sleep(0.1)
+            time.sleep(0.2)
         raise RuntimeError(f"child gave no {key!r} within {timeout:.0f}s (exit {self.process.poll()})")
 
     def last(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self.messages[-1]) if self.messages else {}
+        messages = self.messages
+        return dict(messages[-1]) if messages else {}
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -199,7 +202,6 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._reader.join(5)
         self._log.close()
 
 
