@@ -166,6 +166,8 @@ class TestSlackReceiver:
         receiver.respond_with(Reply(hang=5))
         with pytest.raises(TimeoutError):
             self._post(receiver.webhook_url, timeout=0.5)
+        assert len(receiver.posts) == 1, "a hung post is recorded when it arrives"
+        assert receiver.messages == [], "a post whose reply hung does not count as delivered"
 
 
 def test_cli_prints_exports_and_stops_on_ctrl_c():

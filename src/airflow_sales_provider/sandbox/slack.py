@@ -31,6 +31,8 @@ class ReceivedPost:
     body: bytes
     status: int
     received_at: float = field(default_factory=time.time)
+    #: The reply was held back (``Reply(hang=...)``): the client most likely gave up waiting for it.
+    hung: bool = False
 
     @property
     def json(self) -> Any:
@@ -62,10 +64,13 @@ class SlackReceiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 reply = receiver._next_reply()
+                # Recorded on arrival: a post whose reply hangs belongs to the test that sent it, not
+                # to whichever test is running when the hang ends (clear() drops it from the list).
+                post = ReceivedPost(self.path, dict(self.headers), body, reply.status, hung=reply.hang > 0)
+                with receiver._lock:
+                    receiver.posts.append(post)
                 if reply.hang:
                     receiver._stopping.wait(reply.hang)
-                with receiver._lock:
-                    receiver.posts.append(ReceivedPost(self.path, dict(self.headers), body, reply.status))
                 payload = reply.body.encode()
                 try:
                     self.send_response(reply.status)
@@ -133,9 +138,9 @@ class SlackReceiver:
 
     @property
     def messages(self) -> list[Any]:
-        """JSON bodies of the posts that were answered 2xx (what Slack would have shown)."""
+        """JSON bodies of the posts answered 2xx at once (what Slack would have shown)."""
         with self._lock:
-            return [p.json for p in self.posts if 200 <= p.status < 300]
+            return [p.json for p in self.posts if not p.hung and 200 <= p.status < 300]
 
     def connection_env(self) -> dict[str, str]:
         conn = {"conn_type": "sales_slack_webhook", "password": self.webhook_url}
