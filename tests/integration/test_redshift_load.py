@@ -523,3 +523,88 @@ class TestKill:
             killed.set()
             watcher.join()
         assert rows(warehouse, "SELECT count(*) FROM sales") == [(0,)] and ledger(warehouse) == []
+
+
+class TestOptions:
+    def test_date_style_for_us_dates(self, s3, sales_table, warehouse):
+        s3.put_object(Bucket=BUCKET, Key="f/a.csv", Body=b"sale_id,store_id,sale_date\n1,1,03/04/2024\n")
+        loader(s3_prefix="f/", date_format="MM/DD/YYYY").execute(context())
+        assert rows(warehouse, "SELECT sale_date::text FROM sales") == [("2024-03-04",)]
+
+    def test_pipe_delimited_with_null_marker(self, s3, sales_table, warehouse):
+        body = b"sale_id|store_id|sale_date|amount\n1|1|2024-03-01|NULL\n2|1|2024-03-01|5\n"
+        s3.put_object(Bucket=BUCKET, Key="f/a.psv", Body=body)
+        loader(s3_prefix="f/", delimiter="|", null_string="NULL", mode="append").execute(context())
+        assert rows(warehouse, "SELECT sale_id, amount IS NULL FROM sales ORDER BY 1") == [
+            (1, True),
+            (2, False),
+        ]
+
+    @pytest.mark.parametrize(
+        ("kwargs", "files", "message"),
+        [
+            pytest.param(
+                {"compression": "gzip"},
+                {"c/a.csv": HEADER + "1,1,2024-03-01,1,\n"},
+                "not gzip",
+                id="gzip-claimed",
+            ),
+            pytest.param(
+                {},
+                {
+                    "c/a.csv": "sale_id,store_id,sale_date\n1,1,2024-03-01\n",
+                    "c/b.csv": HEADER + "2,1,2024-03-01,1,\n",
+                },
+                "all files of one load must have the same columns",
+                id="headers-differ",
+            ),
+            pytest.param(
+                {"date_format": "YYYYMMDD"}, {"c/a.csv": HEADER}, "not supported on PostgreSQL", id="datefmt"
+            ),
+            pytest.param(
+                {"time_format": "epochsecs"},
+                {"c/a.csv": HEADER},
+                "time_format is Redshift only",
+                id="timefmt",
+            ),
+            pytest.param({"s3_bucket": None}, {}, "s3_prefix needs s3_bucket", id="no-bucket"),
+            pytest.param({"s3_prefix": None}, {}, "give s3_keys", id="no-source"),
+            pytest.param(
+                {"s3_prefix": None, "s3_keys": {"bucket": "other", "keys": ["a"]}},
+                {},
+                "names bucket 'other'",
+                id="bucket-mismatch",
+            ),
+            pytest.param({"mode": "merge"}, {}, "mode 'merge' is not supported", id="mode"),
+            pytest.param({"mode": "upsert"}, {}, "needs upsert_keys", id="upsert-keys"),
+            pytest.param(
+                {"mode": "replace_partition", "partition_column": "sale_date"},
+                {},
+                "partition_value",
+                id="partition",
+            ),
+            pytest.param({"method": "jdbc"}, {}, "method 'jdbc'", id="method"),
+            pytest.param(
+                {"redshift_conn_id": "aws_default"}, {}, "not a supported warehouse", id="conn-type"
+            ),
+        ],
+    )
+    def test_configuration_errors_are_clear_and_load_nothing(
+        self, s3, sales_table, warehouse, kwargs, files, message
+    ):
+        for key, body in files.items():
+            s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
+        with pytest.raises((LoadError, LoadConfigError, ValueError), match=message):
+            loader(**{"s3_prefix": "c/", **kwargs}).execute(context())
+        assert rows(warehouse) == []
+
+    def test_jsonpaths_must_match_the_columns(self, s3, sales_table, warehouse):
+        s3.put_object(Bucket=BUCKET, Key="meta/p.json", Body=b'{"jsonpaths": ["$.a"]}')
+        s3.put_object(Bucket=BUCKET, Key="j/a.json", Body=b'{"a": 1}\n')
+        with pytest.raises(LoadConfigError, match="one path per column"):
+            loader(
+                s3_prefix="j/",
+                format="json",
+                json_paths=f"s3://{BUCKET}/meta/p.json",
+                columns=["sale_id", "store_id"],
+            ).execute(context())
