@@ -137,6 +137,16 @@ class TestAppend:
             loader(s3_keys=stale).execute(context())
         assert rows(warehouse) == [] and ledger(warehouse) == []
 
+    def test_columns_are_mapped_by_header_name_in_every_file(self, s3, sales_table, warehouse):
+        s3.put_object(
+            Bucket=BUCKET, Key="h/a.csv", Body=b"sale_id,store_id,sale_date,amount\n1,10,2024-03-01,5\n"
+        )
+        s3.put_object(
+            Bucket=BUCKET, Key="h/b.csv", Body=b"amount,sale_date,store_id,sale_id\n6,2024-03-02,20,2\n"
+        )
+        loader(s3_prefix="h/").execute(context())
+        assert rows(warehouse) == [(1, 10, "2024-03-01", "5.00"), (2, 20, "2024-03-02", "6.00")]
+
     def test_gzip_is_decompressed_on_the_fly(self, s3, sales_table, warehouse):
         body = gzip.compress(csv_body([(i, 2, "2024-03-02", i, "") for i in range(1, 501)]))
         s3.put_object(Bucket=BUCKET, Key="d/big.csv.gz", Body=body)

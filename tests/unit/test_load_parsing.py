@@ -53,6 +53,7 @@ class TestParseS3Keys:
             ),
             pytest.param("['in/a.csv']", S3KeySelection([S3Object("in/a.csv")]), id="list-str"),
             pytest.param("in/a.csv", S3KeySelection([S3Object("in/a.csv")]), id="one-key"),
+            pytest.param("None", S3KeySelection([]), id="xcom-never-pushed"),
         ],
     )
     def test_shapes(self, value, expected):

@@ -99,6 +99,8 @@ def parse_s3_keys(value: Any) -> S3KeySelection:
             return parse_s3_keys(parsed)
         if not text:
             raise LoadConfigError("s3_keys is an empty string")
+        if text == "None":  # an XCom that was never pushed, rendered without native objects
+            return S3KeySelection([])
         return S3KeySelection([S3Object(text)])
     if isinstance(value, Mapping):
         bucket = value.get("bucket")
@@ -446,6 +448,8 @@ class RedshiftLoadOperator(BaseOperator):
                 manifest = self.source.read_json(selection.manifest_uri)
                 bucket = manifest.get("bucket") or bucket
                 objects = parse_s3_keys(manifest.get("keys", [])).objects
+            if not objects:
+                return bucket or "", []
         elif self.s3_prefix is not None:
             if not bucket:
                 raise LoadConfigError("s3_prefix needs s3_bucket")
@@ -677,6 +681,7 @@ class RedshiftLoadOperator(BaseOperator):
             missing_probes = [o for o in to_load if o.key not in probes]
             if missing_probes:  # files that the first ledger read had skipped; rare (force/replace modes)
                 probes = {**probes, **self._probe(bucket, missing_probes)}
+                plan = self._plan(bucket, probes, table_columns, ordered_header=False)
                 options += [self._format_options(gzip=self._is_gzip(probes[o.key])) for o in missing_probes]
             self._set_date_style(cur)
             for sql in dialect.session_setup_sql:  # best effort: a tuning setting must not fail a load
@@ -696,7 +701,11 @@ class RedshiftLoadOperator(BaseOperator):
                     empty.append(obj.key)
                     rows[obj.key] = 0
                     continue
-                rows[obj.key] = self._copy_one(cur, bucket, obj, plan, by_key[obj.key], json_paths)
+                # CSV columns are mapped by name: each file's COPY lists them in that file's header order.
+                columns = probes[obj.key].header if self.format == "csv" and self.header else None
+                rows[obj.key] = self._copy_one(
+                    cur, bucket, obj, plan, by_key[obj.key], json_paths, columns or list(plan.columns)
+                )
                 self.log.info("staged %s rows from s3://%s/%s", rows[obj.key], bucket, obj.key)
             inserted = self._apply_mode(cur, dialect, plan)
             if ledger:
@@ -707,7 +716,10 @@ class RedshiftLoadOperator(BaseOperator):
             raise
         except Exception as exc:
             _rollback(conn)
-            raise self._translate_pg_error(exc, bucket) from exc
+            translated = self._translate_pg_error(exc, bucket)
+            if translated is exc:
+                raise
+            raise translated from exc
         finally:
             _close(conn)
             self._conn = None
@@ -722,6 +734,7 @@ class RedshiftLoadOperator(BaseOperator):
         plan: LoadPlan,
         options: FormatOptions,
         json_paths: list[str] | None,
+        columns: Sequence[str],
     ) -> int:
         from airflow_sales_provider.hooks.warehouse import (
             IterStream,
@@ -741,7 +754,7 @@ class RedshiftLoadOperator(BaseOperator):
                     if stream_in.error is not None:  # psycopg2 wraps it in "error in .read() call"
                         raise stream_in.error from None
                     raise
-            return copy_from_stream(cur, postgres_copy_sql(plan, options, plan.columns), stream)
+            return copy_from_stream(cur, postgres_copy_sql(plan, options, columns), stream)
         finally:
             stream.close()
 
@@ -872,8 +885,11 @@ class RedshiftLoadOperator(BaseOperator):
 
     def _run_path(self, context: Context) -> str:
         dag_id, run_id, _ = self._run_info(context)
-        safe = re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{dag_id}/{self.task_id}/{run_id}".replace("/", "="))
-        return safe
+        map_index = getattr(context_value(context, "ti"), "map_index", -1)
+        task = (
+            self.task_id if not isinstance(map_index, int) or map_index < 0 else f"{self.task_id}-{map_index}"
+        )
+        return re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{dag_id}={task}={run_id}")
 
     def _write_manifest(self, context: Context, bucket: str, objects: Sequence[S3Object]) -> str:
         uri = f"{self._manifest_base(bucket)}manifests/{self._run_path(context)}.manifest"
