@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -10,6 +11,7 @@ from airflow_sales_provider.checks import (
     XCOM_KEY,
     CheckResult,
     Partition,
+    Query,
     SpecError,
     compile_checks,
     evaluate,
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.sdk import Context  # Airflow 3 types; Any for mypy on Airflow 2
 
-    from airflow_sales_provider.checks import Query
     from airflow_sales_provider.checks.spec import Check
 
 _MAX_ERROR = 300
@@ -91,6 +92,9 @@ class DataQualityOperator(BaseOperator):
         self.history = history
         self.hook_params = hook_params or {}
         self.results: list[CheckResult] = []
+        self._conn: Any = None
+        self._autocommit = False
+        self._killed = False
 
     # -- connection ------------------------------------------------------------------------------------
     @cached_property
@@ -144,9 +148,45 @@ class DataQualityOperator(BaseOperator):
         return table, partition, checks, history
 
     # -- run -------------------------------------------------------------------------------------------
+    def _query_connection(self) -> Any:
+        """One connection (autocommit where the hook supports it) for every read of this run."""
+        if self._conn is None:
+            conn = self.hook.get_conn()
+            self._autocommit = bool(getattr(self.hook, "supports_autocommit", False))
+            if self._autocommit:
+                self.hook.set_autocommit(conn, True)
+            self._conn = conn
+        return self._conn
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                if not self._autocommit:
+                    conn.rollback()
+                conn.close()
+
     def _records(self, query: Query) -> list[Any]:
+        if self._killed:
+            raise AirflowException("data-quality checks were cancelled (on_kill)")
         sql, parameters = query.render(self.dialect.paramstyle)
-        return list(self.hook.get_records(sql, parameters=parameters) or [])
+        self.log.info("Running %s query:\n%s\nparameters: %s", query.purpose, sql, parameters)
+        conn = self._query_connection()
+        cursor = conn.cursor()
+        try:
+            if parameters is None:
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql, parameters)
+            return list(cursor.fetchall()) if cursor.description else []
+        except Exception:
+            if not self._autocommit:  # leave no aborted transaction behind for the next query
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
     def _scalar(self, query: Query) -> Any:
         rows = self._records(query)
@@ -154,8 +194,31 @@ class DataQualityOperator(BaseOperator):
             raise ValueError("the query returned no rows")
         return rows[0][0]
 
+    def on_kill(self) -> None:
+        """Cancel the query that is running (the scan can be long) and run no further ones."""
+        self._killed = True
+        conn = self._conn
+        if conn is not None and hasattr(conn, "cancel"):
+            self.log.info("Cancelling the running data-quality query")
+            with contextlib.suppress(Exception):
+                conn.cancel()
+
     def execute(self, context: Context) -> dict[str, Any]:
         (schema, table), partition, checks, history = self._prepare()
+        try:
+            return self._run(context, schema, table, partition, checks, history)
+        finally:
+            self._close()
+
+    def _run(
+        self,
+        context: Context,
+        schema: str | None,
+        table: str,
+        partition: Partition | None,
+        checks: list[Check],
+        history: str | None,
+    ) -> dict[str, Any]:
         table_name = f"{schema}.{table}" if schema else table
         plan = compile_checks(table, checks, self.dialect, partition, schema=schema)
         self.log.info(
@@ -170,7 +233,9 @@ class DataQualityOperator(BaseOperator):
 
         baselines: dict[str, list[float]] = {}
         if history:
-            self.hook.run(create_sql(history))
+            self._records(Query("history", create_sql(history)))
+            if not self._autocommit:
+                self._query_connection().commit()
             change = [c for c in checks if c.type == "change"]
             if change:
                 baselines = self._baselines(history, table_name, change, run_id, partition_text)
@@ -191,6 +256,8 @@ class DataQualityOperator(BaseOperator):
             try:
                 own[item.check.name] = self._scalar(item.query)
             except Exception as exc:  # the check fails with the error; the others still run
+                if self._killed:
+                    raise
                 message = " ".join(str(exc).split())[:_MAX_ERROR]
                 self.log.warning("Check %s could not run: %s", item.check.name, message)
                 errors[item.check.name] = message
@@ -237,8 +304,6 @@ class DataQualityOperator(BaseOperator):
         self, history: str, context: Context, run_id: str, table_name: str, partition_value: str | None
     ) -> None:
         """Replace this task's history rows for this run, in one transaction."""
-        from contextlib import closing
-
         queries = record_queries(
             history,
             self.results,
@@ -249,8 +314,8 @@ class DataQualityOperator(BaseOperator):
             partition_value=partition_value,
             checked_at=datetime.datetime.now(datetime.timezone.utc),
         )
-        with closing(self.hook.get_conn()) as conn:
-            with closing(conn.cursor()) as cursor:
+        with contextlib.closing(self.hook.get_conn()) as conn:
+            with contextlib.closing(conn.cursor()) as cursor:
                 for query in queries:
                     sql, parameters = query.render(self.dialect.paramstyle)
                     cursor.execute(sql, parameters)
