@@ -124,7 +124,10 @@ def test_a_retry_waits_synchronously_when_not_deferrable(aws):
 def test_an_aborted_earlier_statement_is_resubmitted_with_a_new_manifest(aws):
     statement_id = earlier_try(aws)
     aws.rsd.cancel_statement(Id=statement_id)
-    with pytest.raises(Exception, match="BatchExecuteStatement"):  # the new submission reaches moto
+    # the new submission reaches moto, which has no BatchExecuteStatement (HTTP 500)
+    with pytest.raises(
+        LoadError, match="did not accept the load into analytics.sales.*BatchExecuteStatement"
+    ):
         operator(deferrable=True, ledger=False).execute(context())
     keys = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="_sales_load/")["Contents"]]
     assert keys == ["_sales_load/manifests/sales_load=load=scheduled__2024-03-01.manifest"]  # marker gone

@@ -1092,7 +1092,13 @@ class RedshiftLoadOperator(BaseOperator):
             context, dialect, plan, bucket, to_load, empty, manifest_uri, self._redshift_gzip(probes, to_load)
         )
         sqls = [inline_params(sql, params) for sql, params in statements]
-        response = self.data_api.conn.batch_execute_statement(Sqls=sqls, **self._data_api_target())
+        try:
+            response = self.data_api.conn.batch_execute_statement(Sqls=sqls, **self._data_api_target())
+        except Exception as exc:
+            raise LoadError(
+                f"the Redshift Data API did not accept the load into {plan.target_name} ({len(sqls)} "
+                f"statements in one batch): {exc}. Nothing was loaded."
+            ) from exc
         self._statement_id = response["Id"]
         meta = self._metadata(
             bucket,
