@@ -59,6 +59,11 @@ class TestParseSpec:
             pytest.param([42], "checks[0]: each check must be a mapping", id="not-a-mapping"),
             pytest.param([{"min": 1}], "checks[0].check: is required (one of: row_count", id="no-type"),
             pytest.param(
+                [{"check": ["row_count"]}],
+                "checks[0].check: unknown check type ['row_count']",
+                id="list-type",
+            ),
+            pytest.param(
                 [{"check": "row_count", "min": -1}], "checks[0].min: must be >= 0, got -1", id="negative"
             ),
             pytest.param(

@@ -248,7 +248,7 @@ def _validate_check(raw: Any, where: str, problems: list[str], history: bool) ->
         v.add(None, f"each check must be a mapping with a 'check' key, got {raw!r}")
         return []
     check_type = raw.get("check")
-    if check_type not in CHECK_FIELDS:
+    if not isinstance(check_type, str) or check_type not in CHECK_FIELDS:
         if check_type is None:
             v.add("check", f"is required (one of: {', '.join(CHECK_TYPES)})")
         else:
