@@ -265,12 +265,11 @@ class DataQualityOperator(BaseOperator):
         summary = summarize(table_name, partition, self.results)
         self.log.info("Data-quality results for %s:\n%s", table_name, format_table(self.results))
 
+        task_instance = context_value(context, "ti")
+        if task_instance is not None:  # first: the results reach XCom whatever happens next
+            task_instance.xcom_push(key=XCOM_KEY, value=summary)
         if history:
             self._record(history, context, run_id, table_name, partition_text)
-
-        task_instance = context_value(context, "ti")
-        if task_instance is not None:
-            task_instance.xcom_push(key=XCOM_KEY, value=summary)
         if summary["summary"]["warned"]:
             self.log.warning("%s", failure_message(summary, "warned"))
         if not summary["passed"]:
