@@ -3,6 +3,8 @@ PYTHON ?= python3
 AIRFLOW3 ?= apache-airflow>=3.0,<4
 AIRFLOW2 ?= apache-airflow==2.10.5
 LINES ?= af3 af2
+# Optional integrations tested on the Airflow 3 line; Airflow 2 runs the "not installed" paths.
+AF3_EXTRAS ?= apache-airflow-providers-openlineage
 PYTEST_ARGS ?=
 
 VENV := .venv
@@ -25,7 +27,7 @@ $(UV):
 # One virtualenv per Airflow line; re-created only when pyproject.toml changes.
 $(VENV)/af3/.installed: pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)/af3
-	VIRTUAL_ENV=$(VENV)/af3 $(UV) pip install --quiet -e ".[test]" "$(AIRFLOW3)"
+	VIRTUAL_ENV=$(VENV)/af3 $(UV) pip install --quiet -e ".[test]" "$(AIRFLOW3)" $(AF3_EXTRAS)
 	touch $@
 
 $(VENV)/af2/.installed: pyproject.toml | $(UV)
