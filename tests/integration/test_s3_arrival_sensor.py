@@ -19,6 +19,7 @@ import pytest
 
 from airflow_sales_provider import ledger
 from airflow_sales_provider.compat import (
+    AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -534,3 +535,58 @@ class TestConfigurationErrors:
     def test_bad_parameters_fail_in_execute(self, s3, kwargs, message):
         with pytest.raises(AirflowFailException, match=message):
             make_sensor(soft_fail=True, **kwargs).execute(context())
+
+
+# -- the shared client and transient failures -----------------------------------------------------------
+class TestTriggerProcess:
+    def test_triggers_share_one_client_and_release_it(self, s3):
+        from airflow_sales_provider.triggers import s3_arrival as module
+
+        async def scenario() -> tuple[int, int, set[int]]:
+            triggers = [
+                S3ArrivalTrigger(
+                    bucket=BUCKET, prefix=f"waiting/{i}/", poke_interval=0.2, deadline=time.time() + 30
+                )
+                for i in range(3)
+            ]
+            tasks = [asyncio.create_task(first_event(t)) for t in triggers]
+            await asyncio.sleep(1.0)  # every trigger has listed at least once
+            entries = list(module._SHARED_CLIENTS.values())
+            clients = {id(e.client) for e in entries}
+            users = sum(e.users for e in entries)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return len(entries), users, clients
+
+        entries, users, clients = asyncio.run(scenario())
+        assert (entries, users, len(clients)) == (1, 3, 1), "three waiting triggers, one aiobotocore client"
+        assert module._SHARED_CLIENTS == {}, "cancelled triggers closed the shared client"
+
+    def test_unreachable_endpoint_is_retried_then_fails_without_being_a_config_error(self, monkeypatch):
+        from airflow_sales_provider.sandbox._process import free_port
+
+        down = {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {
+                "endpoint_url": f"http://127.0.0.1:{free_port()}",
+                "region_name": "us-east-1",
+                "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 1},
+            },
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DOWN", json.dumps(down))
+        trigger = S3ArrivalTrigger(
+            bucket=BUCKET, prefix=PREFIX, aws_conn_id="aws_down", poke_interval=0.1, deadline=time.time() + 60
+        )
+        event = run_trigger(trigger, timeout=60)
+        assert event["status"] == "error"
+        assert event["config_error"] is False
+        assert "4 times in a row" in event["message"]
+        sensor = make_sensor(aws_conn_id="aws_down", soft_fail=True, deferrable=True)
+        with pytest.raises(AirflowException) as failure:
+            sensor.resume_execution("execute_complete", {"event": event}, context())
+        assert not isinstance(failure.value, (AirflowFailException, AirflowSkipException)), (
+            "Airflow retries apply"
+        )
