@@ -334,6 +334,7 @@ class S3ArrivalSensor(BaseSensorOperator):
             raise
 
     def _time_out(self, message: str) -> None:
-        if self.soft_fail or getattr(self, "never_fail", False):
+        # Exactly what BaseSensorOperator.execute does on a synchronous timeout: soft_fail decides.
+        if self.soft_fail:
             raise AirflowSkipException(f"{message} (soft_fail: skipping)")
         raise AirflowSensorTimeout(message)
