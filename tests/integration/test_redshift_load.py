@@ -618,3 +618,29 @@ class TestOptions:
                 json_paths=f"s3://{BUCKET}/meta/p.json",
                 columns=["sale_id", "store_id"],
             ).execute(context())
+
+
+class TestRedshiftSqlPathOnPostgres:
+    """The Redshift ``method="sql"`` orchestration on a real connection: the sandbox PostgreSQL with the
+    Redshift dialect (redshift_connector cannot open a session on vanilla PostgreSQL). Everything before
+    the COPY is real — ledger, ``LOCK``, probes, the manifest in S3 — then PostgreSQL rejects
+    ``COPY ... FROM 's3://...' IAM_ROLE``, so the failure path (rollback, nothing loaded) runs as well."""
+
+    def test_everything_up_to_copy_then_rollback(self, s3, sales_table, warehouse):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from airflow_sales_provider.sql.dialects import RedshiftDialect
+
+        body = csv_body([(1, 1, "2024-03-01", "1", "")])
+        s3.put_object(Bucket=BUCKET, Key="r/a.csv", Body=body)
+        op = loader(s3_prefix="r/", iam_role_arn="arn:aws:iam::123456789012:role/loader")
+        op.__dict__["warehouse"] = (PostgresHook(postgres_conn_id="warehouse_default"), RedshiftDialect())
+        with pytest.raises(LoadError, match=r"load into public.sales failed: .*nothing was loaded") as info:
+            op.execute(context())
+        assert "COPY" in str(info.value) or "syntax error" in str(info.value)
+        manifest_key = "_sales_load/manifests/sales_load=load=manual__1.manifest"
+        manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
+        assert manifest["entries"] == [
+            {"url": f"s3://{BUCKET}/r/a.csv", "mandatory": True, "meta": {"content_length": len(body)}}
+        ]
+        assert rows(warehouse) == [] and ledger(warehouse) == []  # the ledger table exists, empty
