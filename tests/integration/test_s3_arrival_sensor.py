@@ -260,11 +260,13 @@ def growing_writer(s3: Any, key: str, writes: int, every: float) -> Callable[[],
 
 class TestSettle:
     WRITES = 5
+    EVERY = 0.4  # seconds between rewrites: far below SETTLE + the 1 s clock margin, even on a busy machine
+    SETTLE = 2
     FINAL_SIZE = 100 * WRITES
 
     def test_sync_growing_file_is_accepted_only_after_it_stops(self, s3):
-        sensor = make_sensor(settle_seconds=1, poke_interval=0.3)
-        with Later(0, growing_writer(s3, PREFIX + "big.csv", self.WRITES, 0.6)) as writer:
+        sensor = make_sensor(settle_seconds=self.SETTLE, poke_interval=0.3)
+        with Later(0, growing_writer(s3, PREFIX + "big.csv", self.WRITES, self.EVERY)) as writer:
             result = sensor.execute(context())
             assert writer.done.is_set(), "accepted while the file was still being rewritten"
         assert result["keys"] == [
@@ -273,9 +275,9 @@ class TestSettle:
 
     def test_deferred_growing_file_is_accepted_only_after_it_stops(self, s3):
         put(s3, "big.csv", b"x")  # already there, but still growing: the worker's first look must defer
-        sensor = make_sensor(settle_seconds=1, deferrable=True, poke_interval=0.3)
+        sensor = make_sensor(settle_seconds=self.SETTLE, deferrable=True, poke_interval=0.3)
         trigger = defer(sensor)
-        with Later(0, growing_writer(s3, PREFIX + "big.csv", self.WRITES, 0.6)) as writer:
+        with Later(0, growing_writer(s3, PREFIX + "big.csv", self.WRITES, self.EVERY)) as writer:
             event = run_trigger(trigger)
             assert writer.done.is_set(), "accepted while the file was still being rewritten"
         result = sensor.execute_complete(context(), event)
@@ -284,11 +286,11 @@ class TestSettle:
     def test_settle_state_survives_reschedules(self, s3):
         """Each reschedule is a fresh sensor (new process): the settle clock comes from S3, not memory."""
         verdicts: list[tuple[bool, bool]] = []
-        with Later(0, growing_writer(s3, PREFIX + "big.csv", self.WRITES, 0.6)) as writer:
+        with Later(0, growing_writer(s3, PREFIX + "big.csv", self.WRITES, self.EVERY)) as writer:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 writing = not writer.done.is_set()
-                fresh = make_sensor(settle_seconds=1, mode="reschedule")
+                fresh = make_sensor(settle_seconds=self.SETTLE, mode="reschedule")
                 done = bool(fresh.poke(context()))
                 verdicts.append((writing, done))
                 if done:
