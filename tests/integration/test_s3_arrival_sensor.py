@@ -592,3 +592,10 @@ class TestTriggerProcess:
         assert not isinstance(failure.value, (AirflowFailException, AirflowSkipException)), (
             "Airflow retries apply"
         )
+
+
+def test_undefined_warehouse_connection_is_a_config_error(s3):
+    put(s3, "store_1.csv")
+    sensor = make_sensor(exclude_loaded_into=TARGET, warehouse_conn_id="no_such_warehouse", soft_fail=True)
+    with pytest.raises(AirflowFailException, match="no_such_warehouse"):
+        sensor.execute(context())
