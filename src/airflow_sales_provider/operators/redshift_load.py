@@ -761,14 +761,7 @@ class RedshiftLoadOperator(BaseOperator):
     def _apply_mode(self, cur: Any, dialect: Dialect, plan: LoadPlan) -> int:
         self._copying = None
         if self.mode == "replace_partition" and not plan.fill_partition:
-            cur.execute(*partition_violations_sql(plan, self.partition_value))
-            outside = int(cur.fetchone()[0])
-            if outside:
-                raise LoadError(
-                    f"{outside} row(s) of the batch have {plan.partition_column} other than "
-                    f"{self.partition_value!r}: mode='replace_partition' only loads rows of the partition it "
-                    "replaces (they would survive the next replace and duplicate). Nothing was loaded."
-                )
+            self._apply_partition_check(cur, plan)
         rowcount = 0
         for sql, params in mode_sql(dialect, plan, self.partition_value):
             cur.execute(sql, params)
@@ -1025,8 +1018,8 @@ class RedshiftLoadOperator(BaseOperator):
         if outside:
             raise LoadError(
                 f"{outside} row(s) of the batch have {plan.partition_column} other than "
-                f"{self.partition_value!r}: "
-                "mode='replace_partition' only loads rows of the partition it replaces. Nothing was loaded."
+                f"{self.partition_value!r}: mode='replace_partition' only loads rows of the partition it "
+                "replaces (they would survive the next replace and duplicate). Nothing was loaded."
             )
 
     def _redshift_error(self, conn: Any, exc: Exception, bucket: str) -> LoadError:
