@@ -35,7 +35,8 @@ for package in ("operators", "sensors", "notifications"):
     pkg = importlib.import_module(f"airflow_sales_provider.{package}")
     for info in pkgutil.iter_modules(pkg.__path__):
         module = importlib.import_module(f"{pkg.__name__}.{info.name}")
-        names += [n for n, v in vars(module).items() if inspect.isclass(v) and v.__module__ == module.__name__]
+        names += [n for n, v in vars(module).items()
+                  if inspect.isclass(v) and v.__module__ == module.__name__]
 """
 
 OFFICIAL = """
@@ -80,7 +81,7 @@ def main() -> None:
     env = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="import-cost-")}
     cases = {"baseline": BASELINE, "ours": BASELINE + OURS, "official": BASELINE + OFFICIAL}
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
-    for name, body in cases.items():  # warm the page cache and .pyc files before timing
+    for body in cases.values():  # warm the page cache and .pyc files before timing
         run_once(body, env)
     for _ in range(runs):
         for name, body in cases.items():
@@ -89,10 +90,13 @@ def main() -> None:
     import airflow
 
     medians = {
-        name: (statistics.median(w for w, _ in s), statistics.median(m for _, m in s)) for name, s in samples.items()
+        name: (statistics.median(w for w, _ in s), statistics.median(m for _, m in s))
+        for name, s in samples.items()
     }
     base_wall, base_mem = medians["baseline"]
-    print(f"import_cost: Airflow {airflow.__version__}, Python {sys.version.split()[0]}, {runs} runs, medians")
+    print(
+        f"import_cost: Airflow {airflow.__version__}, Python {sys.version.split()[0]}, {runs} runs, medians"
+    )
     for name, (wall, mem) in medians.items():
         print(
             f"import_cost: {name:<9} wall {wall * 1000:7.1f} ms  ({wall / base_wall:5.3f}x)  "

@@ -43,7 +43,9 @@ def migrate_metadata_db(env: dict[str, str]) -> None:
     if marker.exists():
         return
     print("demo: creating the Airflow metadata database (first run only)", flush=True)
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL
+    )
     marker.touch()
 
 

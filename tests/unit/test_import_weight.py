@@ -39,5 +39,7 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 def test_public_modules_do_not_import_heavy_clients():
     result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     imported = json.loads(result.stdout.strip().splitlines()[-1])
-    offenders = sorted({name for name in imported for heavy in HEAVY if name == heavy or name.startswith(heavy + ".")})
+    offenders = sorted(
+        {name for name in imported for heavy in HEAVY if name == heavy or name.startswith(heavy + ".")}
+    )
     assert offenders == [], f"importing the provider's public modules imported: {offenders}"
