@@ -16,16 +16,6 @@ LOGICAL_DATE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 PREFIX = "arrival/2024-03-01/"
 
 
-@pytest.fixture(autouse=True)
-def _fab_models_for_rerun_deletes():
-    """Airflow 2's dag.test() deletes an earlier run of the same date; that delete needs the FAB tables'
-    models (dag_run_note -> ab_user) registered. Lead: move this import into tests/system/dagrun.py."""
-    try:
-        import airflow.providers.fab.auth_manager.models  # noqa: F401
-    except ImportError:
-        pass
-
-
 @pytest.mark.parametrize("dag_id", ["s3_arrival_deferred", "s3_arrival_reschedule"])
 def test_sensor_waits_then_hands_keys_to_the_next_task(airflow_db, sandbox, warehouse, dag_id):
     s3 = sandbox.boto3_client("s3")

@@ -13,16 +13,6 @@ pytestmark = [pytest.mark.system, pytest.mark.integration]
 DAY = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def _fab_models_for_rerun_deletes():
-    """Airflow 2's dag.test() deletes an earlier run of the same date; that delete needs the FAB tables'
-    models (dag_run_note -> ab_user) registered. Lead: move this import into tests/system/dagrun.py."""
-    try:
-        import airflow.providers.fab.auth_manager.models  # noqa: F401
-    except ImportError:
-        pass
-
-
 def test_example_dag_loads_the_day_and_a_rerun_changes_nothing(airflow_db, sandbox, warehouse):
     s3 = sandbox.boto3_client("s3")
     s3.create_bucket(Bucket="sales-raw")

@@ -14,16 +14,6 @@ pytestmark = [pytest.mark.system, pytest.mark.integration]
 LOGICAL_DATE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def _fab_models_for_rerun_deletes():
-    """Airflow 2's dag.test() deletes an earlier run of the same date; that delete needs the FAB tables'
-    models (dag_run_note -> ab_user) registered. Lead: move this import into tests/system/dagrun.py."""
-    try:
-        import airflow.providers.fab.auth_manager.models  # noqa: F401
-    except ImportError:
-        pass
-
-
 def test_smoke_dag_waits_for_the_file_then_records_it(airflow_db, sandbox, warehouse):
     s3 = sandbox.boto3_client("s3")
     s3.create_bucket(Bucket="sales-raw")
