@@ -52,3 +52,10 @@ def test_operator_lineage_has_the_table_with_facets():
     (dataset,) = lineage.inputs
     assert dataset.name.endswith("mart.sales")
     assert set(dataset.facets) == {"dataQualityAssertions", "dataQualityMetrics"}
+
+
+def test_operator_and_results_agree_on_the_xcom_key():
+    from airflow_sales_provider.checks import XCOM_KEY
+    from airflow_sales_provider.operators import data_quality
+
+    assert data_quality.XCOM_KEY == XCOM_KEY == "data_quality"

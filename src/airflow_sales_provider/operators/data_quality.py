@@ -7,22 +7,6 @@ import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_sales_provider.checks import (
-    XCOM_KEY,
-    CheckResult,
-    Partition,
-    Query,
-    SpecError,
-    compile_checks,
-    evaluate,
-    format_table,
-    load_spec,
-    parse_partition,
-    parse_spec,
-    summarize,
-)
-from airflow_sales_provider.checks.history import baseline_query, create_sql, history_table, record_queries
-from airflow_sales_provider.checks.results import failure_message
 from airflow_sales_provider.compat import (
     AirflowException,
     AirflowFailException,
@@ -30,8 +14,10 @@ from airflow_sales_provider.compat import (
     BaseOperator,
     context_value,
 )
-from airflow_sales_provider.sql.dialects import Dialect, dialect_for_checks
-from airflow_sales_provider.sql.identifiers import InvalidIdentifierError, parse_qualified
+
+# The spec parser, compiler and history builders are imported where a task runs them, not here:
+# a DAG file that only builds this operator does not pay for them at every parse.
+XCOM_KEY = "data_quality"
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,7 +25,9 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.sdk import Context  # Airflow 3 types; Any for mypy on Airflow 2
 
+    from airflow_sales_provider.checks import CheckResult, Partition, Query
     from airflow_sales_provider.checks.spec import Check
+    from airflow_sales_provider.sql.dialects import Dialect
 
 _MAX_ERROR = 300
 
@@ -114,11 +102,17 @@ class DataQualityOperator(BaseOperator):
 
     @cached_property
     def dialect(self) -> Dialect:
+        from airflow_sales_provider.sql.dialects import dialect_for_checks
+
         return dialect_for_checks(self.connection.conn_type)
 
     # -- spec ------------------------------------------------------------------------------------------
     def _prepare(self) -> tuple[tuple[str | None, str], Partition | None, list[Check], str | None]:
         """Validate table, partition, history and the whole spec; one error lists every problem."""
+        from airflow_sales_provider.checks import SpecError, load_spec, parse_partition, parse_spec
+        from airflow_sales_provider.checks.history import history_table
+        from airflow_sales_provider.sql.identifiers import InvalidIdentifierError, parse_qualified
+
         problems: list[str] = []
         source = None
         table: tuple[str | None, str] = (None, "")
@@ -219,6 +213,10 @@ class DataQualityOperator(BaseOperator):
         checks: list[Check],
         history: str | None,
     ) -> dict[str, Any]:
+        from airflow_sales_provider.checks import Query, compile_checks, evaluate, format_table, summarize
+        from airflow_sales_provider.checks.history import create_sql
+        from airflow_sales_provider.checks.results import failure_message
+
         table_name = f"{schema}.{table}" if schema else table
         plan = compile_checks(table, checks, self.dialect, partition, schema=schema)
         self.log.info(
@@ -285,6 +283,8 @@ class DataQualityOperator(BaseOperator):
     def _baselines(
         self, history: str, table_name: str, change: list[Check], run_id: str, partition_value: str | None
     ) -> dict[str, list[float]]:
+        from airflow_sales_provider.checks.history import baseline_query
+
         lookback = max(int(c.params["lookback"]) for c in change)
         query = baseline_query(
             history,
@@ -303,6 +303,8 @@ class DataQualityOperator(BaseOperator):
         self, history: str, context: Context, run_id: str, table_name: str, partition_value: str | None
     ) -> None:
         """Replace this task's history rows for this run, in one transaction."""
+        from airflow_sales_provider.checks.history import record_queries
+
         queries = record_queries(
             history,
             self.results,
