@@ -9,7 +9,7 @@ the sandbox's embedded PostgreSQL:
   S3 GET streamed into ``COPY ... FROM STDIN`` of a temp staging table, ``INSERT ... SELECT`` into the
   target, the ledger row, one transaction.
 
-Each measurement runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its own; an
+Each measurement runs in a fresh child process, so its peak RSS (``VmHWM``) is its own; an
 ``imports only`` child shows what Python + Airflow + boto3 + psycopg cost before any row is read.
 
     .venv/af3/bin/python benchmarks/load_throughput.py            # 1 M and 10 M rows
@@ -99,19 +99,27 @@ def child(kind: str, arg: str) -> dict:
     return {"rows": result["rows_loaded"], "seconds": time.perf_counter() - start}
 
 
+def own_peak_rss_mib() -> float:
+    """This process's own peak RSS (``VmHWM``). Not ``ru_maxrss``: Linux carries the parent's
+    high-water mark over fork + exec into the child's, which would count the parent's memory."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def run_child(kind: str, arg: str = "") -> dict:
     proc = subprocess.Popen(
         [sys.executable, __file__, "--child", kind, arg], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, _usage = os.wait4(proc.pid, 0)
     out = proc.stdout.read().decode() if proc.stdout else ""
     err = proc.stderr.read().decode() if proc.stderr else ""
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"child {kind} failed:\n{err[-3000:]}")
-    result = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss_mib"] = usage.ru_maxrss / 1024
-    return result
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -123,7 +131,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(*args.child)))
+        print(json.dumps({**child(*args.child), "peak_rss_mib": own_peak_rss_mib()}))
         return
     sizes = args.sizes or ([50_000, 200_000] if args.quick else [1_000_000, 10_000_000])
 
