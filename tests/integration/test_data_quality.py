@@ -115,6 +115,19 @@ def record_statements(operator: DataQualityOperator, monkeypatch: pytest.MonkeyP
     return statements
 
 
+def count_connections(operator: DataQualityOperator, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every connection the operator opens (wraps whatever ``get_conn`` already is)."""
+    opened: list[Any] = []
+    get_conn = operator.hook.get_conn
+
+    def counting_get_conn() -> Any:
+        opened.append(get_conn())
+        return opened[-1]
+
+    monkeypatch.setattr(operator.hook, "get_conn", counting_get_conn)
+    return opened
+
+
 def by_name(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in results["checks"]}
 
@@ -411,11 +424,13 @@ class TestHistoryAndChange:
 
 
 class TestOneScan:
-    def test_shared_checks_cost_one_query_and_others_one_each(self, sales, monkeypatch):
+    @pytest.mark.parametrize("concurrent", [True, False], ids=["own-queries-beside-the-scan", "sequential"])
+    def test_shared_checks_cost_one_query_and_others_one_each(self, sales, monkeypatch, concurrent):
         operator = DataQualityOperator(
             task_id="dq",
             table="dq.sales",
             partition=TODAY_PARTITION,
+            concurrent_queries=concurrent,
             checks=[
                 {"check": "row_count", "min": 1},
                 {"check": "not_null", "columns": ["order_id", "category", "amount"]},
@@ -437,14 +452,20 @@ class TestOneScan:
             history="dq.scan_history",
         )
         statements = record_statements(operator, monkeypatch)
+        connections = count_connections(operator, monkeypatch)
         outcome = operator.execute({"ti": TaskInstanceRecorder(), "run_id": "scan"})
+        # reads share one connection, the own queries get a second one when they run beside the scan,
+        # and the history rows are written on their own
+        assert len(connections) == (3 if concurrent else 2)
         assert outcome["summary"]["total"] == 13
         assert outcome["passed"] and by_name(outcome)["distinct_count_category"]["observed"] == 2
         assert by_name(outcome)["row_count"]["observed"] == 10
         on_sales = [s for s in statements if '"dq"."sales"' in s]
         assert len(on_sales) == 3, on_sales  # the shared scan + unique + relationships
-        scan = on_sales[0]
-        assert scan.count('FROM "dq"."sales"') == 1 and 'GROUP BY "category"' in scan
+        (scan,) = [s for s in on_sales if 'GROUP BY "category"' in s]
+        assert scan.count('FROM "dq"."sales"') == 1
+        if not concurrent:
+            assert on_sales[0] == scan
         # around them: the history table (create if missing, read the baseline, replace this run's rows)
         # and one catalog lookup for enforced unique keys
         others = [

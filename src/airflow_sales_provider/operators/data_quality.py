@@ -54,6 +54,8 @@ class DataQualityOperator(BaseOperator):
     :param history: ``True`` to append every result to ``data_quality_history``, or the name of the
         history table (``schema.table``); ``change`` checks read their baseline from it (templated).
     :param hook_params: extra keyword arguments for the connection's hook.
+    :param concurrent_queries: run the checks' own queries on a second connection while the shared scan
+        runs (default); ``False`` runs every query on one connection, one after another.
     """
 
     template_fields: Sequence[str] = ("table", "checks", "partition", "conn_id", "history")
@@ -70,6 +72,7 @@ class DataQualityOperator(BaseOperator):
         partition: dict[str, Any] | None = None,
         history: bool | str = False,
         hook_params: dict[str, Any] | None = None,
+        concurrent_queries: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -79,8 +82,10 @@ class DataQualityOperator(BaseOperator):
         self.partition = partition
         self.history = history
         self.hook_params = hook_params or {}
+        self.concurrent_queries = concurrent_queries
         self.results: list[CheckResult] = []
         self._conn: Any = None
+        self._side_conn: Any = None
         self._autocommit = False
         self._killed = False
 
@@ -142,30 +147,35 @@ class DataQualityOperator(BaseOperator):
         return table, partition, checks, history
 
     # -- run -------------------------------------------------------------------------------------------
+    def _open_connection(self) -> Any:
+        conn = self.hook.get_conn()
+        self._autocommit = bool(getattr(self.hook, "supports_autocommit", False))
+        if self._autocommit:
+            self.hook.set_autocommit(conn, True)
+        return conn
+
     def _query_connection(self) -> Any:
         """One connection (autocommit where the hook supports it) for every read of this run."""
         if self._conn is None:
-            conn = self.hook.get_conn()
-            self._autocommit = bool(getattr(self.hook, "supports_autocommit", False))
-            if self._autocommit:
-                self.hook.set_autocommit(conn, True)
-            self._conn = conn
+            self._conn = self._open_connection()
         return self._conn
 
     def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                if not self._autocommit:
-                    conn.rollback()
-                conn.close()
+        for attr in ("_conn", "_side_conn"):
+            conn = getattr(self, attr)
+            setattr(self, attr, None)
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    if not self._autocommit:
+                        conn.rollback()
+                    conn.close()
 
-    def _records(self, query: Query) -> list[Any]:
+    def _records(self, query: Query, conn: Any = None) -> list[Any]:
         if self._killed:
             raise AirflowException("data-quality checks were cancelled (on_kill)")
         sql, parameters = query.render(self.dialect.paramstyle)
         self.log.info("Running %s query:\n%s\nparameters: %s", query.purpose, sql, parameters)
-        conn = self._query_connection()
+        conn = conn if conn is not None else self._query_connection()
         cursor = conn.cursor()
         try:
             if parameters is None:
@@ -182,8 +192,8 @@ class DataQualityOperator(BaseOperator):
             with contextlib.suppress(Exception):
                 cursor.close()
 
-    def _scalar(self, query: Query) -> Any:
-        rows = self._records(query)
+    def _scalar(self, query: Query, conn: Any = None) -> Any:
+        rows = self._records(query, conn)
         if not rows:
             raise ValueError("the query returned no rows")
         return rows[0][0]
@@ -191,11 +201,11 @@ class DataQualityOperator(BaseOperator):
     def on_kill(self) -> None:
         """Cancel the query that is running (the scan can be long) and run no further ones."""
         self._killed = True
-        conn = self._conn
-        if conn is not None and hasattr(conn, "cancel"):
-            self.log.info("Cancelling the running data-quality query")
-            with contextlib.suppress(Exception):
-                conn.cancel()
+        for conn in (self._conn, self._side_conn):
+            if conn is not None and hasattr(conn, "cancel"):
+                self.log.info("Cancelling the running data-quality query")
+                with contextlib.suppress(Exception):
+                    conn.cancel()
 
     def execute(self, context: Context) -> dict[str, Any]:
         (schema, table), partition, checks, history = self._prepare()
@@ -241,24 +251,18 @@ class DataQualityOperator(BaseOperator):
         unique_keys: list[list[str]] = []
         if plan.unique_keys is not None:
             unique_keys = [list(row[0]) for row in self._records(plan.unique_keys) if row[0]]
-        scan_row = self._records(plan.scan)[0] if plan.scan is not None else None
         own: dict[str, Any] = {}
         errors: dict[str, str] = {}
+        pending = []
         for item in plan.checks:
             if item.query is None:
                 continue
             if plan.covered_by_unique_key(item, unique_keys):
                 self.log.info("%s: guaranteed by a unique index or constraint, not counted", item.check.name)
                 own[item.check.name] = 0
-                continue
-            try:
-                own[item.check.name] = self._scalar(item.query)
-            except Exception as exc:  # the check fails with the error; the others still run
-                if self._killed:
-                    raise
-                message = " ".join(str(exc).split())[:_MAX_ERROR]
-                self.log.warning("Check %s could not run: %s", item.check.name, message)
-                errors[item.check.name] = message
+            else:
+                pending.append(item)
+        scan_row = self._scan_and_own_queries(plan.scan, pending, own, errors)
         self.results = evaluate(plan, scan_row, own, errors=errors, baselines=baselines)
         summary = summarize(table_name, partition, self.results)
         self.log.info("Data-quality results for %s:\n%s", table_name, format_table(self.results))
@@ -279,6 +283,49 @@ class DataQualityOperator(BaseOperator):
             summary["summary"]["warned"],
         )
         return summary
+
+    def _scan_and_own_queries(
+        self, scan: Query | None, pending: list[Any], own: dict[str, Any], errors: dict[str, str]
+    ) -> Any:
+        """The shared scan, and the checks' own queries; side by side on a second connection when allowed.
+
+        The own queries (a uniqueness sort, say) cost as much as the scan or more, and the warehouse can
+        run both at once: total time is then the longer of the two instead of their sum.
+        """
+        if scan is None or not pending or not self.concurrent_queries:
+            scan_row = self._records(scan)[0] if scan is not None else None
+            self._own_queries(pending, own, errors, None)
+            return scan_row
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._side_conn = self._open_connection()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dq-own-queries") as pool:
+            side = pool.submit(self._own_queries, pending, own, errors, self._side_conn)
+            try:
+                scan_row = self._records(scan)[0]
+            except BaseException:
+                self._killed = True  # the side queries stop too; the scan's error is the one reported
+                with contextlib.suppress(Exception):
+                    self._side_conn.cancel()
+                raise
+            finally:
+                side_error = side.exception()
+            if side_error is not None:
+                raise side_error
+        return scan_row
+
+    def _own_queries(
+        self, pending: list[Any], own: dict[str, Any], errors: dict[str, str], conn: Any
+    ) -> None:
+        for item in pending:
+            try:
+                own[item.check.name] = self._scalar(item.query, conn)
+            except Exception as exc:  # the check fails with the error; the others still run
+                if self._killed:
+                    raise
+                message = " ".join(str(exc).split())[:_MAX_ERROR]
+                self.log.warning("Check %s could not run: %s", item.check.name, message)
+                errors[item.check.name] = message
 
     def _baselines(
         self, history: str, table_name: str, change: list[Check], run_id: str, partition_value: str | None
