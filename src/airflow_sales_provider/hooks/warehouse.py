@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_sales_provider.compat import BaseHook
+from airflow_sales_provider.ledger import normalise_etag
 from airflow_sales_provider.sql.dialects import dialect_for_conn_type
 
 if TYPE_CHECKING:
@@ -94,13 +95,13 @@ class S3SourceHook(BaseHook):
                     continue
                 if pattern and not fnmatch.fnmatchcase(key, pattern):
                     continue
-                found.append(S3Object(key, int(item["Size"]), item["ETag"].strip('"')))
+                found.append(S3Object(key, int(item["Size"]), normalise_etag(item["ETag"])))
         return sorted(found, key=lambda o: o.key)
 
     def describe(self, bucket: str, obj: S3Object) -> S3Object:
         """Fill in size and ETag with a HEAD request when the caller only named the key."""
         if obj.size is not None and obj.etag:
-            return S3Object(obj.key, int(obj.size), obj.etag.strip('"'))
+            return S3Object(obj.key, int(obj.size), normalise_etag(obj.etag))
         from botocore.exceptions import ClientError
 
         try:
@@ -109,7 +110,7 @@ class S3SourceHook(BaseHook):
             raise FileNotFoundError(
                 f"s3://{bucket}/{obj.key} does not exist or cannot be read: {exc}"
             ) from exc
-        return S3Object(obj.key, int(head["ContentLength"]), head["ETag"].strip('"'))
+        return S3Object(obj.key, int(head["ContentLength"]), normalise_etag(head["ETag"]))
 
     def read_json(self, uri: str) -> Any:
         bucket, key = split_s3_uri(uri)
