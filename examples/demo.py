@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from airflow_sales_provider.sandbox import Sandbox
@@ -59,14 +60,25 @@ def main() -> int:
         s3.create_bucket(Bucket="sales-raw")
 
         def land_file() -> None:
-            # Arrives after the sensor has started waiting, so the run shows a real deferral.
-            landed.wait(5)
+            # The file lands only after the sensor's first listing reached the moto server (its request
+            # log shows it), so the run shows a real deferral however long DAG parsing takes.
+            moto_log = sandbox.workdir / "moto.log"
+            deadline = time.monotonic() + 300
+            while not landed.is_set() and time.monotonic() < deadline:
+                if "list-type=2&prefix=smoke" in moto_log.read_text(errors="replace"):
+                    break
+                landed.wait(0.2)
+            if landed.wait(1):
+                return
             s3.put_object(
                 Bucket="sales-raw",
                 Key=f"smoke/{LOGICAL_DATE}/ready.csv",
                 Body=b"store_id,amount\n1,10.50\n2,20.00\n3,7.25\n",
             )
-            print(f"demo: landed s3://sales-raw/smoke/{LOGICAL_DATE}/ready.csv", flush=True)
+            print(
+                f"demo: landed s3://sales-raw/smoke/{LOGICAL_DATE}/ready.csv (the sensor is waiting)",
+                flush=True,
+            )
 
         landed = threading.Event()
         uploader = threading.Thread(target=land_file, daemon=True)
