@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.system.dagrun import run_dag
+from tests.system.dagrun import observe_arrival_sensor, run_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
 
@@ -18,30 +18,8 @@ PREFIX = "arrival/2024-03-01/"
 
 @pytest.mark.parametrize("dag_id", ["s3_arrival_deferred", "s3_arrival_reschedule"])
 def test_sensor_waits_then_hands_keys_to_the_next_task(airflow_db, sandbox, warehouse, dag_id, monkeypatch):
-    from airflow_sales_provider.sensors import s3_arrival as sensor_module
-    from airflow_sales_provider.triggers.s3_arrival import S3ArrivalTrigger
-
-    # dag.test() runs the task and its trigger in this process on both lines: the real listing and the
-    # real trigger are wrapped only to observe them, so the files land after the sensor's first look
-    # (however long parsing took) and the deferred run can be shown to have gone through its trigger.
-    first_look = threading.Event()
-    real_list = sensor_module.list_objects_sync
-
-    def observed_list(*args, **kwargs):
-        try:
-            return real_list(*args, **kwargs)
-        finally:
-            first_look.set()
-
-    trigger_runs: list[str] = []
-    real_run = S3ArrivalTrigger.run
-
-    def observed_run(self):
-        trigger_runs.append(self.prefix)
-        return real_run(self)
-
-    monkeypatch.setattr(sensor_module, "list_objects_sync", observed_list)
-    monkeypatch.setattr(S3ArrivalTrigger, "run", observed_run)
+    # The files land after the sensor's first look, so it defers or reschedules first.
+    observer = observe_arrival_sensor(monkeypatch)
     s3 = sandbox.boto3_client("s3")
     s3.create_bucket(Bucket="sales-raw")
     s3.put_object(Bucket="sales-raw", Key=PREFIX + "notes.txt", Body=b"not a csv")
@@ -49,7 +27,7 @@ def test_sensor_waits_then_hands_keys_to_the_next_task(airflow_db, sandbox, ware
 
     def upload_later() -> None:
         # After the sensor has looked and found too little, so it defers or reschedules first.
-        if not first_look.wait(120) or stop.wait(1):
+        if not observer.first_look.wait(120) or stop.wait(1):
             return
         s3.put_object(Bucket="sales-raw", Key=PREFIX + "store_1.csv", Body=b"store,amount\n1,10\n")
         s3.put_object(Bucket="sales-raw", Key=PREFIX + "store_2.csv", Body=b"store,amount\n2,20\n")
@@ -77,9 +55,9 @@ def test_sensor_waits_then_hands_keys_to_the_next_task(airflow_db, sandbox, ware
         assert cursor.fetchall() == [(PREFIX, key, 18, etag) for key, etag in etags.items()]
     if dag_id == "s3_arrival_reschedule":
         assert reschedules(dag_id, result.run_id) >= 1, "the sensor gave its worker slot back between pokes"
-        assert trigger_runs == []
+        assert observer.trigger_prefixes == []
     else:
-        assert trigger_runs == [PREFIX], "the sensor deferred and its trigger found the files"
+        assert observer.trigger_prefixes == [PREFIX], "the sensor deferred and its trigger found the files"
 
 
 def reschedules(dag_id: str, run_id: str) -> int:

@@ -68,3 +68,42 @@ def _register_fab_models() -> None:
         import airflow.providers.fab.auth_manager.models  # noqa: F401
     except ImportError:  # Airflow 3 without the FAB provider: nothing references ab_user
         pass
+
+
+@dataclass
+class ArrivalObserver:
+    """What an S3ArrivalSensor did during a dag.test() run in this process."""
+
+    first_look: Any  # threading.Event, set once the sensor has listed its prefix the first time
+    trigger_prefixes: list[str]  # the prefix of every S3ArrivalTrigger that ran (the task deferred)
+
+
+def observe_arrival_sensor(monkeypatch: Any) -> ArrivalObserver:
+    """Wrap the sensor's real listing and its trigger's real ``run`` only to observe them.
+
+    dag.test() runs tasks and their triggers in this process on both Airflow lines, so a test can
+    land files after the sensor's first look (however long DAG parsing took) and then show that the
+    wait went through the trigger.
+    """
+    import threading
+
+    from airflow_sales_provider.sensors import s3_arrival as sensor_module
+    from airflow_sales_provider.triggers.s3_arrival import S3ArrivalTrigger
+
+    observer = ArrivalObserver(first_look=threading.Event(), trigger_prefixes=[])
+    real_list = sensor_module.list_objects_sync
+    real_run = S3ArrivalTrigger.run
+
+    def observed_list(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return real_list(*args, **kwargs)
+        finally:
+            observer.first_look.set()
+
+    def observed_run(self: Any) -> Any:
+        observer.trigger_prefixes.append(self.prefix)
+        return real_run(self)
+
+    monkeypatch.setattr(sensor_module, "list_objects_sync", observed_list)
+    monkeypatch.setattr(S3ArrivalTrigger, "run", observed_run)
+    return observer

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.system.dagrun import run_dag
+from tests.system.dagrun import observe_arrival_sensor, run_dag
 
 pytestmark = [pytest.mark.system, pytest.mark.integration]
 
@@ -15,36 +15,14 @@ LOGICAL_DATE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
 
 def test_smoke_dag_waits_for_the_file_then_records_it(airflow_db, sandbox, warehouse, monkeypatch):
-    from airflow_sales_provider.sensors import s3_arrival as sensor_module
-    from airflow_sales_provider.triggers.s3_arrival import S3ArrivalTrigger
-
-    # Both lines run the task and its trigger in this process under dag.test(). The real listing and
-    # the real trigger are wrapped only to observe them: the file lands after the sensor's first look
-    # (however long parsing took), and the trigger must then be the one that finds it.
-    first_look = threading.Event()
-    real_list = sensor_module.list_objects_sync
-
-    def observed_list(*args, **kwargs):
-        try:
-            return real_list(*args, **kwargs)
-        finally:
-            first_look.set()
-
-    trigger_runs: list[dict] = []
-    real_run = S3ArrivalTrigger.run
-
-    def observed_run(self):
-        trigger_runs.append(self.serialize()[1])
-        return real_run(self)
-
-    monkeypatch.setattr(sensor_module, "list_objects_sync", observed_list)
-    monkeypatch.setattr(S3ArrivalTrigger, "run", observed_run)
+    # The file lands after the sensor's first look, and the trigger must then be the one that finds it.
+    observer = observe_arrival_sensor(monkeypatch)
     s3 = sandbox.boto3_client("s3")
     s3.create_bucket(Bucket="sales-raw")
     done = threading.Event()
 
     def upload_after_the_first_look() -> None:
-        if first_look.wait(120) and not done.wait(1):
+        if observer.first_look.wait(120) and not done.wait(1):
             s3.put_object(
                 Bucket="sales-raw", Key="smoke/2024-03-01/ready.csv", Body=b"store,amount\n1,10\n2,20\n"
             )
@@ -58,7 +36,7 @@ def test_smoke_dag_waits_for_the_file_then_records_it(airflow_db, sandbox, wareh
         uploader.join()
 
     assert result.state == "success", result.task_states
-    assert [run["prefix"] for run in trigger_runs] == ["smoke/2024-03-01/"], "the sensor never deferred"
+    assert observer.trigger_prefixes == ["smoke/2024-03-01/"], "the sensor never deferred"
     assert result.task_states == {
         "wait_for_file": "success",
         "count_lines": "success",
