@@ -2,7 +2,7 @@
 PYTHON ?= python3
 AIRFLOW3 ?= apache-airflow>=3.0,<4
 AIRFLOW2 ?= apache-airflow==2.10.5
-LINES ?= af3 af2
+LINES ?= af3 af2 mwaa306 mwaa2103
 # Optional integrations tested on the Airflow 3 line; Airflow 2 runs the "not installed" paths.
 AF3_EXTRAS ?= apache-airflow-providers-openlineage
 PYTEST_ARGS ?=
@@ -24,26 +24,48 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)/tools
 	$(VENV)/tools/bin/pip install --quiet --disable-pip-version-check uv
 
-# One virtualenv per Airflow line; re-created only when pyproject.toml changes.
-$(VENV)/af3/.installed: pyproject.toml | $(UV)
-	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)/af3
-	VIRTUAL_ENV=$(VENV)/af3 $(UV) pip install --quiet -e ".[test]" "$(AIRFLOW3)" $(AF3_EXTRAS)
+# One virtualenv per Airflow line; re-created only when pyproject.toml (or the line's constraints) changes.
+# What each line installs beside the package's [test] extra:
+LINE_REQS_af3 = "$(AIRFLOW3)" $(AF3_EXTRAS)
+LINE_REQS_af2 = "$(AIRFLOW2)"
+# MWAA lines (docs/mwaa.md): an MWAA version's Airflow and provider pins (deploy/mwaa/pins/<version>.txt)
+# under constraints generated from that Airflow release's own dependencies (deploy/mwaa/constraints/).
+MWAA_mwaa306 := 3.0.6
+MWAA_mwaa2103 := 2.10.3
+LINE_REQS_mwaa306 = -r deploy/mwaa/pins/3.0.6.txt -c deploy/mwaa/constraints/3.0.6.txt
+LINE_REQS_mwaa2103 = -r deploy/mwaa/pins/2.10.3.txt -c deploy/mwaa/constraints/2.10.3.txt
+$(VENV)/mwaa306/.installed: deploy/mwaa/pins/3.0.6.txt deploy/mwaa/constraints/3.0.6.txt
+$(VENV)/mwaa2103/.installed: deploy/mwaa/pins/2.10.3.txt deploy/mwaa/constraints/2.10.3.txt
+
+$(VENV)/%/.installed: pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)/$*
+	VIRTUAL_ENV=$(VENV)/$* $(UV) pip install --quiet -e ".[test]" $(LINE_REQS_$*)
 	touch $@
 
-$(VENV)/af2/.installed: pyproject.toml | $(UV)
-	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)/af2
-	VIRTUAL_ENV=$(VENV)/af2 $(UV) pip install --quiet -e ".[test]" "$(AIRFLOW2)"
-	touch $@
+venvs: $(foreach line,$(LINES),$(VENV)/$(line)/.installed)
 
-venvs: $(VENV)/af3/.installed $(VENV)/af2/.installed
+# ruff runs once (it reads no installed package); mypy on the newest and the oldest Airflow API it types
+# against (the MWAA lines' APIs lie between them, and their whole suite runs on each).
+RUFF_LINE ?= $(firstword $(LINES))
+MYPY_LINES ?= af3 af2
 
 test: $(addprefix test-,$(LINES))
 
 test-%: $(VENV)/%/.installed
-	@echo "=== Airflow line $*: ruff, mypy, pytest ==="
-	$(VENV)/$*/bin/ruff check src tests examples benchmarks
-	$(VENV)/$*/bin/mypy
+	@echo "=== Airflow line $*: $(if $(filter $*,$(RUFF_LINE)),ruff, )$(if $(filter $*,$(MYPY_LINES)),mypy, )pytest ==="
+	$(if $(filter $*,$(RUFF_LINE)),$(VENV)/$*/bin/ruff check src tests examples benchmarks)
+	$(if $(filter $*,$(MYPY_LINES)),$(VENV)/$*/bin/mypy)
 	SALES_AIRFLOW_LINE=$* $(VENV)/$*/bin/python -m pytest $(PYTEST_ARGS)
+
+# Regenerate an MWAA line's constraints: Airflow + MWAA's pins + the packages this provider needs that
+# MWAA's table does not list, resolved as PyPI stood the hour that Airflow version was published.
+PUBLISHED_3.0.6 := 2025-08-29T16:00:00Z
+PUBLISHED_2.10.3 := 2024-11-05T11:00:00Z
+mwaa-constraints-%: | $(UV)
+	printf 'apache-airflow-providers-amazon[aiobotocore]\napache-airflow-providers-common-compat\nslack-sdk\n' \
+		| $(UV) pip compile --quiet --no-annotate --custom-compile-command "make $@" \
+		--python-version 3.11 --exclude-newer $(PUBLISHED_$*) deploy/mwaa/pins/$*.txt - \
+		-o deploy/mwaa/constraints/$*.txt
 
 demo: $(VENV)/af3/.installed
 	SALES_AIRFLOW_LINE=af3 $(VENV)/af3/bin/python examples/demo.py

@@ -16,19 +16,34 @@ AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
 AIRFLOW_V_3_0_PLUS = AIRFLOW_VERSION >= Version("3.0.0")
 
 if AIRFLOW_V_3_0_PLUS:
-    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator
+    from airflow.sdk import BaseNotifier, BaseOperator, BaseSensorOperator
     from airflow.sdk.bases.sensor import PokeReturnValue
-    from airflow.sdk.configuration import conf
-    from airflow.sdk.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-        TaskDeferralError,
-        TaskDeferralTimeout,
-        TaskDeferred,
-    )
     from airflow.sdk.log import mask_secret
+
+    try:  # Airflow 3.1+: hooks, configuration and exceptions live in the task SDK
+        from airflow.sdk import BaseHook
+        from airflow.sdk.configuration import conf
+        from airflow.sdk.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            TaskDeferralError,
+            TaskDeferralTimeout,
+            TaskDeferred,
+        )
+    except ImportError:  # Airflow 3.0.x (MWAA 3.0.6): still in core
+        from airflow.configuration import conf  # type: ignore[no-redef,attr-defined]
+        from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,assignment]
+            AirflowException,
+            AirflowFailException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            TaskDeferralError,
+            TaskDeferralTimeout,
+            TaskDeferred,
+        )
+        from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,assignment]
 else:
     from airflow.configuration import conf  # type: ignore[no-redef,attr-defined]
     from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
