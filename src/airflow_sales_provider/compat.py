@@ -178,7 +178,8 @@ def run_task_instances(dag_id: str, run_id: str, logical_date: Any = None) -> li
     Airflow 2, and Airflow 3 code outside a supervisor (``dag.test()`` DAG callbacks): the metadata DB.
     Airflow 3 under a supervisor (tasks, DAG-processor callbacks): the Execution API, states through
     ``get_task_states``, try numbers through the "previous TI" query asked for the instant just after
-    the run's logical date (``None`` when the run has no logical date or the server cannot answer).
+    the run's logical date (``None`` when the run has no logical date, the server cannot answer, or on
+    Airflow 3.0.x, whose Execution API has no such query).
     """
     comms = _supervisor_comms()
     if comms is None:
@@ -205,14 +206,18 @@ def run_task_instances(dag_id: str, run_id: str, logical_date: Any = None) -> li
 
     from datetime import timedelta
 
-    from airflow.sdk.execution_time.comms import GetPreviousTI
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    try:  # Airflow 3.1+; the 3.0.x Execution API has no "previous TI" query: states only there
+        from airflow.sdk.execution_time.comms import GetPreviousTI
+    except ImportError:
+        GetPreviousTI = None  # type: ignore[assignment,misc]
 
     states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id) or {}
     result = []
     for task_id, state in states.items():
         try_number = None
-        if logical_date is not None:
+        if logical_date is not None and GetPreviousTI is not None:
             try:
                 found = comms.send(
                     GetPreviousTI(
