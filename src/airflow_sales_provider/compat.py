@@ -71,6 +71,21 @@ if TYPE_CHECKING:  # the task context type, for annotations only (import it unde
         from airflow.utils.context import Context as Context  # type: ignore[no-redef,attr-defined,assignment]
 
 
+async def aws_async_conn(hook: Any) -> Any:
+    """An amazon-provider hook's aiobotocore client context: ``async with await aws_async_conn(hook)``.
+
+    Later amazon providers build it with ``await hook.get_async_conn()``; 9.0.0 (MWAA 2.10.3) has only
+    the synchronous ``hook.async_conn`` property, which reads the Airflow connection, so it runs in a
+    worker thread here and the triggerer's event loop is never blocked.
+    """
+    get_async_conn = getattr(hook, "get_async_conn", None)
+    if get_async_conn is not None:
+        return await get_async_conn()
+    import asyncio
+
+    return await asyncio.to_thread(lambda: hook.async_conn)
+
+
 def default_deferrable() -> bool:
     """Airflow's ``[operators] default_deferrable``, read when an operator is built."""
     return conf.getboolean("operators", "default_deferrable", fallback=False)
@@ -136,6 +151,7 @@ __all__ = [
     "TaskDeferralTimeout",
     "TaskDeferred",
     "TriggerEvent",
+    "aws_async_conn",
     "conf",
     "context_value",
     "current_task_state",

@@ -166,10 +166,10 @@ class GrowingScan:
 
 
 def patch_async_athena(monkeypatch, register) -> None:
-    """Let ``register`` hook into the trigger's aiobotocore client as it is created by AthenaHook."""
-    from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+    """Let ``register`` hook into the trigger's aiobotocore client as it is created from AthenaHook."""
+    from airflow_sales_provider.triggers import athena as trigger_module
 
-    original = AthenaHook.get_async_conn
+    original = trigger_module.aws_async_conn
 
     class Registering:
         def __init__(self, creator: Any) -> None:
@@ -183,10 +183,10 @@ def patch_async_athena(monkeypatch, register) -> None:
         async def __aexit__(self, *exc: Any) -> Any:
             return await self._creator.__aexit__(*exc)
 
-    async def get_async_conn(self):
-        return Registering(await original(self))
+    async def aws_async_conn(hook: Any) -> Any:
+        return Registering(await original(hook))
 
-    monkeypatch.setattr(AthenaHook, "get_async_conn", get_async_conn)
+    monkeypatch.setattr(trigger_module, "aws_async_conn", aws_async_conn)
 
 
 class AthenaIdempotency:

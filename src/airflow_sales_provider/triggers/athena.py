@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from airflow_sales_provider.compat import BaseTrigger, TriggerEvent, current_task_state
+from airflow_sales_provider.compat import BaseTrigger, TriggerEvent, aws_async_conn, current_task_state
 from airflow_sales_provider.reports.athena import COST_EXCEEDED, KEEP_WAITING, QueryStatus, decide
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ _USER_ACTION = "__airflow_user_action__"
 class AthenaReportTrigger(BaseTrigger):
     """Wait for an Athena query, stopping it when it scans more than ``max_bytes_scanned``.
 
-    The Athena client is built by the amazon provider's ``AthenaHook.get_async_conn()``, from the same
+    The Athena client is the amazon provider's ``AthenaHook`` aiobotocore client, from the same
     connection (and so the same ``endpoint_url``) the operator's hook uses, and every call is awaited:
     the triggerer's event loop is never blocked. The query is stopped when the task is killed while
     deferred (mark failed / mark success / clear), but not when the triggerer merely restarts.
@@ -64,7 +64,7 @@ class AthenaReportTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            async with await self._athena_hook().get_async_conn() as client:
+            async with await aws_async_conn(self._athena_hook()) as client:
                 while True:
                     response = await client.get_query_execution(QueryExecutionId=self.query_execution_id)
                     status = QueryStatus.from_response(response)
@@ -130,7 +130,7 @@ class AthenaReportTrigger(BaseTrigger):
     async def _stop_query(self) -> None:
         self.log.info("Stopping Athena query %s: the task was killed", self.query_execution_id)
         try:
-            async with await self._athena_hook().get_async_conn() as client:
+            async with await aws_async_conn(self._athena_hook()) as client:
                 await client.stop_query_execution(QueryExecutionId=self.query_execution_id)
         except Exception:
             self.log.exception("Could not stop Athena query %s; it may still run", self.query_execution_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from airflow_sales_provider.compat import BaseTrigger, TriggerEvent
+from airflow_sales_provider.compat import BaseTrigger, TriggerEvent, aws_async_conn
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -63,7 +63,7 @@ class RedshiftLoadTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            async with await self._hook().get_async_conn() as client:
+            async with await aws_async_conn(self._hook()) as client:
                 while True:
                     description = await client.describe_statement(Id=self.statement_id)
                     state = description["Status"]
@@ -104,7 +104,7 @@ class RedshiftLoadTrigger(BaseTrigger):
         if not self.cancel_on_kill:
             return
         try:
-            async with await self._hook().get_async_conn() as client:
+            async with await aws_async_conn(self._hook()) as client:
                 await client.cancel_statement(Id=self.statement_id)
             self.log.info("cancelled Redshift statement %s", self.statement_id)
         except Exception:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_sales_provider.compat import BaseTrigger, TriggerEvent
+from airflow_sales_provider.compat import BaseTrigger, TriggerEvent, aws_async_conn
 from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE, ledger_identifier, loaded_objects_sql
 from airflow_sales_provider.sensors.arrival_state import (
     ArrivalConfigError,
@@ -176,7 +176,7 @@ _SHARED_CLIENTS: dict[tuple[int, str | None], _SharedClient] = {}
 async def shared_s3_client(aws_conn_id: str | None) -> AsyncIterator[Any]:
     """An aiobotocore S3 client for ``aws_conn_id`` shared by every caller on this event loop.
 
-    Built the amazon provider's way (``S3Hook(aws_conn_id).get_async_conn()``: same endpoint, region,
+    Built the amazon provider's way (``S3Hook(aws_conn_id)``'s aiobotocore client: same endpoint, region,
     credentials and role assumption as the synchronous sensor), closed when its last user leaves.
     """
     key = (id(asyncio.get_running_loop()), aws_conn_id)
@@ -189,7 +189,7 @@ async def shared_s3_client(aws_conn_id: str | None) -> AsyncIterator[Any]:
             if entry.client is None:
                 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-                context = await S3Hook(aws_conn_id=aws_conn_id).get_async_conn()
+                context = await aws_async_conn(S3Hook(aws_conn_id=aws_conn_id))
                 entry.client = await context.__aenter__()
                 entry.context = context
         yield entry.client
