@@ -20,6 +20,11 @@ if AIRFLOW_V_3_0_PLUS:
     from airflow.sdk.bases.sensor import PokeReturnValue
     from airflow.sdk.log import mask_secret
 
+    try:  # the secrets masker's redaction, for tests that prove a secret is registered
+        from airflow.sdk.log import redact
+    except ImportError:  # Airflow 3.0.x
+        from airflow.sdk.execution_time.secrets_masker import redact  # type: ignore[no-redef,attr-defined]
+
     try:  # Airflow 3.1+: hooks, configuration and exceptions live in the task SDK
         from airflow.sdk import BaseHook
         from airflow.sdk.configuration import conf
@@ -58,7 +63,7 @@ else:
     from airflow.models.baseoperator import BaseOperator  # type: ignore[no-redef,attr-defined]
     from airflow.notifications.basenotifier import BaseNotifier  # type: ignore[no-redef,attr-defined]
     from airflow.sensors.base import BaseSensorOperator, PokeReturnValue  # type: ignore[no-redef,attr-defined]
-    from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef,attr-defined]
+    from airflow.utils.log.secrets_masker import mask_secret, redact  # type: ignore[no-redef,attr-defined]
 
     class TaskDeferralTimeout(TaskDeferralError):  # type: ignore[no-redef]
         """Airflow 3's deferral-timeout exception; Airflow 2 raises ``TaskDeferralError`` instead."""
@@ -157,6 +162,7 @@ __all__ = [
     "current_task_state",
     "default_deferrable",
     "mask_secret",
+    "redact",
 ]
 
 

@@ -172,10 +172,7 @@ class TestSecrets:
         settle(slack_receiver, result.attempts)
 
     def test_webhook_url_and_token_are_registered_with_the_secrets_masker(self, hook, slack_receiver):
-        try:
-            from airflow.sdk.log import redact
-        except ImportError:  # Airflow 2
-            from airflow.utils.log.secrets_masker import redact  # type: ignore[no-redef]
+        from airflow_sales_provider.compat import redact
 
         assert hook.webhook_url == slack_receiver.webhook_url
         assert slack_receiver.token not in redact(f"posting to {slack_receiver.webhook_url}")
