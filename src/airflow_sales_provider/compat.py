@@ -23,7 +23,22 @@ if AIRFLOW_V_3_0_PLUS:
     try:  # the secrets masker's redaction, for tests that prove a secret is registered
         from airflow.sdk.log import redact
     except ImportError:  # Airflow 3.0.x
-        from airflow.sdk.execution_time.secrets_masker import redact  # type: ignore[no-redef,attr-defined]
+        from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[attr-defined,no-redef]
+            _secrets_masker,
+            redact,
+        )
+        from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[attr-defined]
+            mask_secret as _mask_here_and_in_supervisor,
+        )
+
+        def mask_secret(secret: Any, name: str | None = None) -> None:  # type: ignore[misc]
+            """Register ``secret`` in this process before telling the supervisor, as Airflow 3.1+ does.
+
+            Airflow 3.0.x tells the supervisor first, and the in-process supervisor of its ``dag.test()``
+            logs that request, value included, at DEBUG before the value is masked.
+            """
+            _secrets_masker().add_mask(secret, name)
+            _mask_here_and_in_supervisor(secret, name)
 
     try:  # Airflow 3.1+: hooks, configuration and exceptions live in the task SDK
         from airflow.sdk import BaseHook
@@ -194,6 +209,19 @@ def _supervisor_comms() -> Any:
     return getattr(task_runner, "SUPERVISOR_COMMS", None)
 
 
+def _previous_ti_query() -> Any:
+    """The Execution API's "previous TI" request, or None where it has none (Airflow 3.0.x)."""
+    try:
+        from airflow.sdk.execution_time.comms import GetPreviousTI
+    except ImportError:
+        return None
+    return GetPreviousTI
+
+
+#: Whether code inside a running task can learn other tasks' try numbers (not on Airflow 3.0.x).
+TASKS_SEE_TRY_NUMBERS = not AIRFLOW_V_3_0_PLUS or _previous_ti_query() is not None
+
+
 def run_task_instances(dag_id: str, run_id: str, logical_date: Any = None) -> list[dict[str, Any]]:
     """``task_id``, ``state``, ``try_number`` and ``map_index`` of every task instance of a run.
 
@@ -230,10 +258,7 @@ def run_task_instances(dag_id: str, run_id: str, logical_date: Any = None) -> li
 
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-    try:  # Airflow 3.1+; the 3.0.x Execution API has no "previous TI" query: states only there
-        from airflow.sdk.execution_time.comms import GetPreviousTI
-    except ImportError:
-        GetPreviousTI = None  # type: ignore[assignment,misc]
+    GetPreviousTI = _previous_ti_query()
 
     states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id) or {}
     result = []
@@ -300,4 +325,4 @@ def run_xcom_values(context: Any, key: str, task_ids: list[str]) -> dict[str, An
     return values
 
 
-__all__ += ["dag_run_url", "run_task_instances", "run_xcom_values", "ui_base_url"]
+__all__ += ["TASKS_SEE_TRY_NUMBERS", "dag_run_url", "run_task_instances", "run_xcom_values", "ui_base_url"]

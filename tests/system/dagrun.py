@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from datetime import datetime
 
 
@@ -45,7 +47,8 @@ def run_dag(dag_id: str, file_name: str, logical_date: datetime, **kwargs: Any) 
     _register_fab_models()
     dag = load_dag(dag_id, file_name)
     date_arg = "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date"
-    dag_run = dag.test(**{date_arg: logical_date}, **kwargs)
+    with _callbacks_see_the_error():
+        dag_run = dag.test(**{date_arg: logical_date}, **kwargs)
     with create_session() as session:
         rows = (
             session.query(TaskInstance.task_id, TaskInstance.state)
@@ -59,6 +62,32 @@ def run_dag(dag_id: str, file_name: str, logical_date: datetime, **kwargs: Any) 
         },
         run_id=dag_run.run_id,
     )
+
+
+@contextlib.contextmanager
+def _callbacks_see_the_error() -> Iterator[None]:
+    """Give retry/failure callbacks ``context["exception"]`` as a real task run does.
+
+    Airflow 3's task runner sets it before running the callbacks; the in-process supervisor behind
+    Airflow 3.0.x's ``dag.test()`` does not (later releases do). Outside ``dag.test()`` nothing changes.
+    """
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:  # Airflow 2: callbacks always get the exception
+        yield
+        return
+    original = task_runner.finalize
+
+    def finalize(ti: Any, state: Any, context: Any, log: Any, error: Any = None) -> Any:
+        if error is not None and context.get("exception") is None:
+            context["exception"] = error
+        return original(ti, state, context, log, error)
+
+    task_runner.finalize = finalize
+    try:
+        yield
+    finally:
+        task_runner.finalize = original
 
 
 def _register_fab_models() -> None:

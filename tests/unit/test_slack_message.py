@@ -16,6 +16,7 @@ from airflow_sales_provider.notifications.slack_message import (
     MAX_FIELD_CHARS,
     MAX_HEADER_CHARS,
     MAX_SECTION_CHARS,
+    TRIES_UNKNOWN,
     RunSummary,
     TaskOutcome,
     build_message,
@@ -118,6 +119,13 @@ class TestDefaultMessage:
     def test_status_emoji_and_word(self, status, head):
         summary = RunSummary(status=status, dag_id="d")
         assert build_message(summary)["blocks"][0]["text"]["text"] == f"{head}: d"
+
+    def test_unknown_try_numbers_say_why_retries_are_not_listed(self):
+        summary = RunSummary(status="success", dag_id="d", run_id="r1", tries_unknown=True)
+        body = texts(build_message(summary))
+        assert TRIES_UNKNOWN in body
+        assert "Airflow 3.0.x" in TRIES_UNKNOWN and "Retried tasks not shown" in TRIES_UNKNOWN
+        assert TRIES_UNKNOWN not in texts(build_message(RunSummary(status="success", dag_id="d")))
 
     def test_dag_level_lists_failed_and_retried_tasks_and_links_the_run(self):
         summary = RunSummary(

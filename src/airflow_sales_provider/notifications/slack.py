@@ -134,6 +134,7 @@ def collect_run_summary(
             else:
                 status = "failed" if failed else "success"
         fields.update(status=status, failed_tasks=failed, retried_tasks=retried, reason=reason)
+        fields["tries_unknown"] = any(t.try_number is None for t in outcomes)
         start = _aware(getattr(dag_run, "start_date", None))
         if start is not None:
             fields["duration"] = ((_aware(getattr(dag_run, "end_date", None)) or now) - start).total_seconds()

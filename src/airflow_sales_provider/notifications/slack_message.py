@@ -102,6 +102,12 @@ class TaskOutcome:
         return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
 
 
+TRIES_UNKNOWN = (
+    "_Retried tasks not shown: Airflow did not report try numbers for this run"
+    " (Airflow 3.0.x never does to code running inside a task)._"
+)
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """Everything a message shows. ``task_id`` is set for task-level messages, ``None`` for a run."""
@@ -121,6 +127,8 @@ class RunSummary:
     reason: str | None = None
     failed_tasks: tuple[TaskOutcome, ...] = ()
     retried_tasks: tuple[TaskOutcome, ...] = ()
+    #: Airflow did not report try numbers (Airflow 3.0.x inside a task): retries cannot be listed.
+    tries_unknown: bool = False
     data_quality: tuple[DataQualityReport, ...] = ()
 
     @property
@@ -382,6 +390,8 @@ def default_blocks(summary: RunSummary, text: str | None = None) -> list[dict[st
                 + _listed(_task_lines(summary.retried_tasks, retried=True), len(summary.retried_tasks))
             )
         )
+    if summary.tries_unknown and not summary.is_task_level:
+        blocks.append(_section(TRIES_UNKNOWN))
     for report in summary.data_quality:
         dq_text = _data_quality_text(report)
         if dq_text:
