@@ -15,6 +15,38 @@ from packaging.version import Version
 AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
 AIRFLOW_V_3_0_PLUS = AIRFLOW_VERSION >= Version("3.0.0")
 
+try:  # Airflow 3.1+: hooks, configuration and exceptions live in the task SDK
+    from airflow.sdk import BaseHook
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferralError,
+        TaskDeferralTimeout,
+        TaskDeferred,
+    )
+except ImportError:  # Airflow 2 and 3.0.x (MWAA 2.10.3 and 3.0.6): still in core
+    from airflow.configuration import conf  # type: ignore[no-redef,attr-defined]
+    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,assignment]
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferralError,
+        TaskDeferred,
+    )
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,assignment]
+
+    try:
+        from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef,attr-defined,assignment]
+    except ImportError:  # Airflow 2
+
+        class TaskDeferralTimeout(TaskDeferralError):  # type: ignore[no-redef]
+            """Airflow 3's deferral-timeout exception; Airflow 2 raises ``TaskDeferralError`` instead."""
+
+
 if AIRFLOW_V_3_0_PLUS:
     from airflow.sdk import BaseNotifier, BaseOperator, BaseSensorOperator
     from airflow.sdk.bases.sensor import PokeReturnValue
@@ -40,48 +72,11 @@ if AIRFLOW_V_3_0_PLUS:
             _secrets_masker().add_mask(secret, name)
             _mask_here_and_in_supervisor(secret, name)
 
-    try:  # Airflow 3.1+: hooks, configuration and exceptions live in the task SDK
-        from airflow.sdk import BaseHook
-        from airflow.sdk.configuration import conf
-        from airflow.sdk.exceptions import (
-            AirflowException,
-            AirflowFailException,
-            AirflowSensorTimeout,
-            AirflowSkipException,
-            TaskDeferralError,
-            TaskDeferralTimeout,
-            TaskDeferred,
-        )
-    except ImportError:  # Airflow 3.0.x (MWAA 3.0.6): still in core
-        from airflow.configuration import conf  # type: ignore[no-redef,attr-defined]
-        from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,assignment]
-            AirflowException,
-            AirflowFailException,
-            AirflowSensorTimeout,
-            AirflowSkipException,
-            TaskDeferralError,
-            TaskDeferralTimeout,
-            TaskDeferred,
-        )
-        from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,assignment]
 else:
-    from airflow.configuration import conf  # type: ignore[no-redef,attr-defined]
-    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-        TaskDeferralError,
-        TaskDeferred,
-    )
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
     from airflow.models.baseoperator import BaseOperator  # type: ignore[no-redef,attr-defined]
     from airflow.notifications.basenotifier import BaseNotifier  # type: ignore[no-redef,attr-defined]
     from airflow.sensors.base import BaseSensorOperator, PokeReturnValue  # type: ignore[no-redef,attr-defined]
     from airflow.utils.log.secrets_masker import mask_secret, redact  # type: ignore[no-redef,attr-defined]
-
-    class TaskDeferralTimeout(TaskDeferralError):  # type: ignore[no-redef]
-        """Airflow 3's deferral-timeout exception; Airflow 2 raises ``TaskDeferralError`` instead."""
 
 
 if TYPE_CHECKING:  # the task context type, for annotations only (import it under TYPE_CHECKING too)
