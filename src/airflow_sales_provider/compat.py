@@ -55,22 +55,7 @@ if AIRFLOW_V_3_0_PLUS:
     try:  # the secrets masker's redaction, for tests that prove a secret is registered
         from airflow.sdk.log import redact
     except ImportError:  # Airflow 3.0.x
-        from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[attr-defined,no-redef]
-            _secrets_masker,
-            redact,
-        )
-        from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[attr-defined]
-            mask_secret as _mask_here_and_in_supervisor,
-        )
-
-        def mask_secret(secret: Any, name: str | None = None) -> None:  # type: ignore[misc]
-            """Register ``secret`` in this process before telling the supervisor, as Airflow 3.1+ does.
-
-            Airflow 3.0.x tells the supervisor first, and the in-process supervisor of its ``dag.test()``
-            logs that request, value included, at DEBUG before the value is masked.
-            """
-            _secrets_masker().add_mask(secret, name)
-            _mask_here_and_in_supervisor(secret, name)
+        from airflow.sdk.execution_time.secrets_masker import redact  # type: ignore[no-redef,attr-defined]
 
 else:
     from airflow.models.baseoperator import BaseOperator  # type: ignore[no-redef,attr-defined]

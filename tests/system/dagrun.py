@@ -47,7 +47,7 @@ def run_dag(dag_id: str, file_name: str, logical_date: datetime, **kwargs: Any) 
     _register_fab_models()
     dag = load_dag(dag_id, file_name)
     date_arg = "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date"
-    with _callbacks_see_the_error():
+    with _like_a_real_task_run():
         dag_run = dag.test(**{date_arg: logical_date}, **kwargs)
     with create_session() as session:
         rows = (
@@ -65,29 +65,57 @@ def run_dag(dag_id: str, file_name: str, logical_date: datetime, **kwargs: Any) 
 
 
 @contextlib.contextmanager
-def _callbacks_see_the_error() -> Iterator[None]:
-    """Give retry/failure callbacks ``context["exception"]`` as a real task run does.
+def _like_a_real_task_run() -> Iterator[None]:
+    """Make Airflow 3's in-process ``dag.test()`` supervisor behave as a real task run does.
 
-    Airflow 3's task runner sets it before running the callbacks; the in-process supervisor behind
-    Airflow 3.0.x's ``dag.test()`` does not (later releases do). Outside ``dag.test()`` nothing changes.
+    - Retry/failure callbacks get ``context["exception"]``: the real task runner sets it before running
+      them; the in-process supervisor of Airflow 3.0.x does not (later releases do).
+    - A secret registered with the masker is not logged: the real supervisor logs a ``MaskSecret``
+      request "(body omitted)"; the in-process one logs the value at DEBUG (3.0.x does so before the
+      value is masked, so it reaches the output).
     """
     try:
         from airflow.sdk.execution_time import task_runner
-    except ImportError:  # Airflow 2: callbacks always get the exception
+        from airflow.sdk.execution_time.comms import MaskSecret
+        from airflow.sdk.execution_time.supervisor import InProcessSupervisorComms
+    except ImportError:  # Airflow 2: callbacks get the exception, there is no supervisor
         yield
         return
-    original = task_runner.finalize
+    original_finalize, original_send = task_runner.finalize, InProcessSupervisorComms.send
 
     def finalize(ti: Any, state: Any, context: Any, log: Any, error: Any = None) -> Any:
         if error is not None and context.get("exception") is None:
             context["exception"] = error
-        return original(ti, state, context, log, error)
+        return original_finalize(ti, state, context, log, error)
 
-    task_runner.finalize = finalize
+    def send(self: Any, msg: Any) -> Any:
+        if isinstance(msg, MaskSecret):
+            log = self.log
+            self.log = _BodyOmitted(log)
+            try:
+                return original_send(self, msg)
+            finally:
+                self.log = log
+        return original_send(self, msg)
+
+    task_runner.finalize, InProcessSupervisorComms.send = finalize, send
     try:
         yield
     finally:
-        task_runner.finalize = original
+        task_runner.finalize, InProcessSupervisorComms.send = original_finalize, original_send
+
+
+class _BodyOmitted:
+    """A logger that logs a request's type instead of its body, as Airflow's real supervisor does."""
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+
+    def debug(self, event: str, msg: Any = None, **kw: Any) -> Any:
+        return self._log.debug(f"{event} (body omitted)", msg=type(msg), **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
 
 
 def _register_fab_models() -> None:
