@@ -19,6 +19,7 @@ help:
 	@echo "make test   ruff, mypy and pytest on every Airflow line in LINES (docs/development.md)"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make dist   build the wheel and sdist into dist/"
+	@echo "make mwaa-constraints-<version>  regenerate deploy/mwaa/constraints/<version>.txt from its pins"
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)/tools
@@ -30,10 +31,9 @@ LINE_REQS_af3 = "$(AIRFLOW3)" $(AF3_EXTRAS)
 LINE_REQS_af2 = "$(AIRFLOW2)"
 # MWAA lines (docs/mwaa.md): an MWAA version's Airflow and provider pins (deploy/mwaa/pins/<version>.txt)
 # under constraints generated from that Airflow release's own dependencies (deploy/mwaa/constraints/).
-MWAA_mwaa306 := 3.0.6
-MWAA_mwaa2103 := 2.10.3
-LINE_REQS_mwaa306 = -r deploy/mwaa/pins/3.0.6.txt -c deploy/mwaa/constraints/3.0.6.txt
-LINE_REQS_mwaa2103 = -r deploy/mwaa/pins/2.10.3.txt -c deploy/mwaa/constraints/2.10.3.txt
+mwaa_reqs = -r deploy/mwaa/pins/$(1).txt -c deploy/mwaa/constraints/$(1).txt
+LINE_REQS_mwaa306 = $(call mwaa_reqs,3.0.6)
+LINE_REQS_mwaa2103 = $(call mwaa_reqs,2.10.3)
 $(VENV)/mwaa306/.installed: deploy/mwaa/pins/3.0.6.txt deploy/mwaa/constraints/3.0.6.txt
 $(VENV)/mwaa2103/.installed: deploy/mwaa/pins/2.10.3.txt deploy/mwaa/constraints/2.10.3.txt
 
