@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -112,13 +111,23 @@ def test_a_retry_reattaches_and_defers_on_the_same_statement(aws):
 def test_a_retry_waits_synchronously_when_not_deferrable(aws):
     statement_id = earlier_try(aws)
     op = operator(deferrable=False)
-    timer = threading.Timer(1.0, lambda: aws.rsd.cancel_statement(Id=statement_id))
-    timer.start()
-    try:
-        with pytest.raises(LoadError, match=f"statement {statement_id}, ABORTED"):
-            op.execute(context())
-    finally:
-        timer.cancel()
+    client = op.data_api.conn
+    describe = client.describe_statement
+    looks: list[str] = []
+
+    def describe_then_cancel(**kwargs: Any) -> Any:
+        # The statement ends only after the operator has seen it running (a fixed timer raced the
+        # operator's first look on a busy machine).
+        description = describe(**kwargs)
+        looks.append(description["Status"])
+        if len(looks) == 1:
+            aws.rsd.cancel_statement(Id=statement_id)
+        return description
+
+    client.describe_statement = describe_then_cancel
+    with pytest.raises(LoadError, match=f"statement {statement_id}, ABORTED"):
+        op.execute(context())
+    assert looks[0] != "ABORTED" and looks[-1] == "ABORTED"  # it re-attached, then waited
 
 
 def test_an_aborted_earlier_statement_is_resubmitted_with_a_new_manifest(aws):
