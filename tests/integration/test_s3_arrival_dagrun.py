@@ -7,7 +7,9 @@ import threading
 from datetime import datetime, timezone
 
 import pytest
+from packaging.version import Version
 
+from airflow_sales_provider.compat import AIRFLOW_VERSION
 from tests.system.dagrun import observe_arrival_sensor, run_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
@@ -16,7 +18,26 @@ LOGICAL_DATE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 PREFIX = "arrival/2024-03-01/"
 
 
-@pytest.mark.parametrize("dag_id", ["s3_arrival_deferred", "s3_arrival_reschedule"])
+# Airflow 3.0.x's in-process dag.test() hands a rescheduled sensor its first start date as a string, and
+# the SDK's own BaseSensorOperator.run_duration then raises TypeError (datetime - str) on the second poke.
+RESCHEDULE_UNDER_DAG_TEST = not (Version("3.0") <= AIRFLOW_VERSION < Version("3.1"))
+
+
+@pytest.mark.parametrize(
+    "dag_id",
+    [
+        "s3_arrival_deferred",
+        pytest.param(
+            "s3_arrival_reschedule",
+            marks=pytest.mark.skipif(
+                not RESCHEDULE_UNDER_DAG_TEST,
+                reason="Airflow 3.0.x dag.test() cannot run a rescheduling sensor (its sensor base gets the "
+                "first reschedule's start date as a string: TypeError in run_duration); the reschedule "
+                "path is tested on Airflow 2.10.x and 3.1+",
+            ),
+        ),
+    ],
+)
 def test_sensor_waits_then_hands_keys_to_the_next_task(airflow_db, sandbox, warehouse, dag_id, monkeypatch):
     # The files land after the sensor's first look, so it defers or reschedules first.
     observer = observe_arrival_sensor(monkeypatch)
