@@ -198,8 +198,13 @@ def _previous_ti_query() -> Any:
     return GetPreviousTI
 
 
-#: Whether code inside a running task can learn other tasks' try numbers (not on Airflow 3.0.x).
-TASKS_SEE_TRY_NUMBERS = not AIRFLOW_V_3_0_PLUS or _previous_ti_query() is not None
+def tasks_see_try_numbers() -> bool:
+    """Whether code inside a running task can learn other tasks' try numbers (not on Airflow 3.0.x).
+
+    A function, not a constant: the probe imports the Execution API's models, which a DAG file that
+    only imports our operators must not pay for.
+    """
+    return not AIRFLOW_V_3_0_PLUS or _previous_ti_query() is not None
 
 
 def run_task_instances(dag_id: str, run_id: str, logical_date: Any = None) -> list[dict[str, Any]]:
@@ -305,4 +310,4 @@ def run_xcom_values(context: Any, key: str, task_ids: list[str]) -> dict[str, An
     return values
 
 
-__all__ += ["TASKS_SEE_TRY_NUMBERS", "dag_run_url", "run_task_instances", "run_xcom_values", "ui_base_url"]
+__all__ += ["dag_run_url", "run_task_instances", "run_xcom_values", "tasks_see_try_numbers", "ui_base_url"]

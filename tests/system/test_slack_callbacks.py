@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_sales_provider.compat import TASKS_SEE_TRY_NUMBERS
+from airflow_sales_provider.compat import tasks_see_try_numbers
 from airflow_sales_provider.notifications.slack_message import TRIES_UNKNOWN
 from airflow_sales_provider.sandbox import Reply
 from tests.system.dagrun import run_dag
@@ -155,7 +155,7 @@ def test_notify_task_and_dag_success_callback(airflow_db, slack_conn, slack_rece
     for message in (notify, dag_success):
         assert header(message) == ":white_check_mark: Succeeded: slack_notify_task"
         texts = block_texts(message)
-        if message is notify and not TASKS_SEE_TRY_NUMBERS:  # Airflow 3.0.x: said, not silently dropped
+        if message is notify and not tasks_see_try_numbers():  # Airflow 3.0.x: said, not silently dropped
             assert TRIES_UNKNOWN in texts and "Retried tasks (" not in texts
         else:
             assert "*Retried tasks (1)*\n• `flaky` — 2 tries" in texts
