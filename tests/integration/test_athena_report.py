@@ -453,26 +453,16 @@ class TestFailures:
         ):
             op.execute_complete(context(), event)
 
-    def test_trigger_error_event_fails_the_task(self, sandbox, athena, monkeypatch):
-        # moto answers an unknown query id with HTTP 500; a connection without retries makes it quick.
-        conn = {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {
-                "endpoint_url": sandbox.aws_endpoint_url,
-                "region_name": "us-east-1",
-                "config_kwargs": {"retries": {"max_attempts": 1}},
-            },
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_NO_RETRY", json.dumps(conn))
-        trigger = AthenaReportTrigger(
-            query_execution_id="q-1", aws_conn_id="aws_no_retry", poll_interval=0.05
-        )
+    def test_trigger_error_event_fails_the_task(self, sandbox, athena):
+        # Athena answers an unknown query id with InvalidRequestException (HTTP 400, not retried).
+        trigger = AthenaReportTrigger(query_execution_id="q-1", poll_interval=0.05)
         event = asyncio.run(asyncio.wait_for(first_event(trigger), timeout=30)).payload
         assert event["status"] == "error"
         assert "GetQueryExecution" in event["message"]
-        with pytest.raises(AirflowException, match="Waiting for Athena query q-1 failed: ClientError"):
+        with pytest.raises(
+            AirflowException,
+            match="Waiting for Athena query q-1 failed: InvalidRequestException: .*QueryExecution q-1",
+        ):
             make_op().execute_complete(context(), event)
 
     @pytest.mark.parametrize(
