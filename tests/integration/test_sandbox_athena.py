@@ -466,3 +466,47 @@ class TestFailures:
             athena.get_query_execution(QueryExecutionId="0000")
         # the endpoint still answers after all of these
         assert run(athena, "SELECT 1 AS one", database=None)["Status"]["State"] == "SUCCEEDED"
+
+
+class TestFormats:
+    def test_parquet_by_name_with_a_missing_column(self, sandbox, athena, s3, tmp_path):
+        import duckdb
+
+        path = tmp_path / "orders.parquet"
+        duckdb.sql(
+            "SELECT i AS ORDER_ID, 'store-' || (i % 3) AS store, i * 1.5 AS amount FROM range(1, 101) t(i)"
+        ).write_parquet(str(path))
+        s3.put_object(Bucket="raw", Key="pq/day=2025-01-01/part-0.parquet", Body=path.read_bytes())
+        s3.put_object(Bucket="raw", Key="pq/day=2025-01-02/part-0.parquet", Body=path.read_bytes())
+        sandbox.athena.create_table_from_s3(
+            "sales",
+            "pq",
+            "s3://raw/pq/",
+            {"order_id": "bigint", "store": "string", "amount": "double", "channel": "string"},
+            format="parquet",
+            partitioned_by={"day": "date"},
+        )
+        execution = run(
+            athena,
+            "SELECT day, count(*) AS n, sum(amount) AS total, count(channel) AS channels FROM pq "
+            "WHERE day = DATE '2025-01-02' GROUP BY day",
+        )
+        assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"].get("StateChangeReason")
+        columns, rows = rows_of(athena, execution["QueryExecutionId"])
+        assert rows == [["2025-01-02", "100", "7575.0", "0"]]
+        assert [c["Type"] for c in columns] == ["date", "bigint", "double", "bigint"]
+        assert execution["Statistics"]["DataScannedInBytes"] == path.stat().st_size
+
+    def test_lazy_simple_text_without_header_and_bad_values_as_null(self, sandbox, athena, s3):
+        s3.put_object(Bucket="raw", Key="tsv/a.tsv", Body=b"1\tlyon\t2.5\nx\tparis\t\\N\n3\tnice\n")
+        sandbox.athena.create_table_from_s3(
+            "sales",
+            "tsv",
+            "s3://raw/tsv/",
+            {"id": "int", "store": "string", "amount": "double"},
+            header=False,
+            delimiter="\t",
+        )
+        execution = run(athena, "SELECT id, store, amount FROM tsv ORDER BY store")
+        _, rows = rows_of(athena, execution["QueryExecutionId"])
+        assert rows == [["1", "lyon", "2.5"], ["3", "nice", None], [None, "paris", None]]

@@ -206,7 +206,8 @@ def _create_view(connection: Any, table: Table, files: list[tuple[Partition, lis
         if not paths:
             continue
         source = _reader(table, columns, paths)
-        parts = [_project(table, name, type_) for name, type_ in columns]
+        present = _parquet_columns(connection, source) if table.format == "parquet" else None
+        parts = [_project(table, name, type_, present) for name, type_ in columns]
         parts += [f"TRY_CAST({_literal(partition.values.get(k))} AS {t}) AS {_quote(k)}" for k, t in keys]
         selects.append(f"SELECT {', '.join(parts)} FROM {source}")
     if not selects:  # an empty table still has its columns
@@ -245,12 +246,19 @@ def _reader(table: Table, columns: list[tuple[str, str]], paths: list[Path]) -> 
     return f"read_csv({files}, {', '.join(options)})"
 
 
-def _project(table: Table, name: str, type_: str) -> str:
+def _project(table: Table, name: str, type_: str, present: dict[str, str] | None) -> str:
     if table.format == "csv" and type_ != "VARCHAR":
         return f"TRY_CAST(TRIM({_quote(name)}) AS {type_}) AS {_quote(name)}"
-    if table.format == "parquet":
-        return f"{_quote(name)}"
+    if present is not None:  # Parquet columns are matched by name, case-insensitively; missing ones are NULL
+        if name not in present:
+            return f"CAST(NULL AS {type_}) AS {_quote(name)}"
+        return f"CAST({_quote(present[name])} AS {type_}) AS {_quote(name)}"
     return _quote(name)
+
+
+def _parquet_columns(connection: Any, source: str) -> dict[str, str]:
+    described = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    return {str(row[0]).lower(): str(row[0]) for row in described}
 
 
 def _quote(identifier: str) -> str:
