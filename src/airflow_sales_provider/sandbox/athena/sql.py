@@ -80,18 +80,19 @@ def parse(sql: str, default_database: str | None) -> Statement:
             )
     if isinstance(tree, exp.Drop):
         kind = str(tree.args.get("kind") or "").upper()
-        if kind == "TABLE":
+        named = tree.this if tree.this is not None else (tree.args.get("tables") or [None])[0]
+        if kind == "TABLE" and named is not None:
             return Statement(
                 "DROP_TABLE",
                 tree=tree,
-                target=split_table(tree.this, default_database),
+                target=split_table(named, default_database),
                 if_exists=bool(tree.args.get("exists")),
             )
-        if kind in ("DATABASE", "SCHEMA"):
+        if kind in ("DATABASE", "SCHEMA") and named is not None:
             return Statement(
                 "DROP_DATABASE",
                 tree=tree,
-                target=(tree.this.name.lower(), ""),
+                target=(named.name.lower(), ""),
                 if_exists=bool(tree.args.get("exists")),
             )
     first = text.split(None, 1)[0] if text else ""
