@@ -464,6 +464,21 @@ class TestFailures:
             )
         with pytest.raises(athena.exceptions.InvalidRequestException, match="was not found"):
             athena.get_query_execution(QueryExecutionId="0000")
+        import urllib.request
+
+        garbage = urllib.request.Request(
+            athena.meta.endpoint_url,
+            data=b"{not json",
+            headers={
+                "X-Amz-Target": "AmazonAthena.StartQueryExecution",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(garbage, timeout=30)
+        assert raised.value.code == 400
+        assert json.loads(raised.value.read())["__type"] == "SerializationException"
         # the endpoint still answers after all of these
         assert run(athena, "SELECT 1 AS one", database=None)["Status"]["State"] == "SUCCEEDED"
 

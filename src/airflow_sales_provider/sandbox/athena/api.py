@@ -241,17 +241,18 @@ class AthenaApi:
             )
         assert execution.outcome is not None
         outcome = execution.outcome
-        rows = outcome.result_rows() if outcome.statement_type == "DML" else []
         size = min(int(body.get("MaxResults") or 1000), 1000)
         start = int(_decode_token(body.get("NextToken")) or 0)
+        dml = outcome.statement_type == "DML"
+        total = outcome.row_count if dml else 0
         page: dict[str, Any] = {
             "UpdateCount": 0,
             "ResultSet": {
-                "Rows": rows[start : start + size],
+                "Rows": outcome.result_rows(start, size) if dml else [],
                 "ResultSetMetadata": {"ColumnInfo": outcome.columns},
             },
         }
-        if start + size < len(rows):
+        if start + size < total:
             page["NextToken"] = _encode_token(str(start + size))
         return page
 

@@ -69,9 +69,18 @@ class Outcome:
         header = [] if self.header_in_rows else [csv_line([c["Name"] for c in self.columns])]
         return "".join(header + [csv_line(row) for row in self.rows]).encode("utf-8")
 
-    def result_rows(self) -> list[dict[str, Any]]:
-        header = None if self.header_in_rows else [c["Name"] for c in self.columns]
-        return result_rows(header, self.rows)
+    @property
+    def row_count(self) -> int:
+        """Rows of GetQueryResults, the header row included."""
+        return len(self.rows) + (0 if self.header_in_rows else 1)
+
+    def result_rows(self, start: int, size: int) -> list[dict[str, Any]]:
+        """One page of GetQueryResults rows (the header first, as Athena pages it)."""
+        if self.header_in_rows:
+            return result_rows(None, self.rows[start : start + size])
+        header = [c["Name"] for c in self.columns] if start == 0 else None
+        first = max(start - 1, 0)
+        return result_rows(header, self.rows[first : start + size - 1])
 
 
 def run_statement(
