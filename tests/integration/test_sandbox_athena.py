@@ -525,3 +525,11 @@ class TestFormats:
         execution = run(athena, "SELECT id, store, amount FROM tsv ORDER BY store")
         _, rows = rows_of(athena, execution["QueryExecutionId"])
         assert rows == [["1", "lyon", "2.5"], ["3", "nice", None], [None, "paris", None]]
+
+    def test_malformed_json_fails_with_the_object_named(self, sandbox, athena, s3):
+        s3.put_object(Bucket="raw", Key="bad/part-0.json", Body=b'{"a": 1}\n{"a": \n')
+        sandbox.athena.create_table_from_s3("sales", "bad", "s3://raw/bad/", {"a": "int"}, format="json")
+        execution = run(athena, "SELECT sum(a) FROM bad")
+        assert execution["Status"]["State"] == "FAILED"
+        assert execution["Status"]["StateChangeReason"].startswith("HIVE_BAD_DATA: Malformed JSON")
+        assert "s3://raw/bad/part-0.json" in execution["Status"]["StateChangeReason"]
