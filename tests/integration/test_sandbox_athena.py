@@ -533,3 +533,31 @@ class TestFormats:
         assert execution["Status"]["State"] == "FAILED"
         assert execution["Status"]["StateChangeReason"].startswith("HIVE_BAD_DATA: Malformed JSON")
         assert "s3://raw/bad/part-0.json" in execution["Status"]["StateChangeReason"]
+
+
+class TestHelpers:
+    def test_query_helper_returns_rows_and_raises_athenas_reason(self, sandbox, tables):
+        from airflow_sales_provider.sandbox import AthenaQueryFailed
+
+        rows = sandbox.athena.query("SELECT store, staff FROM stores ORDER BY store", database="sales")
+        assert rows == [
+            {"store": "lyon", "staff": "3"},
+            {"store": "nice", "staff": None},
+            {"store": "paris", "staff": "12"},
+        ]
+        with pytest.raises(
+            AthenaQueryFailed, match="ended FAILED: TABLE_NOT_FOUND: .*'awsdatacatalog.sales.nope'"
+        ):
+            sandbox.athena.query("SELECT * FROM nope", database="sales")
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            pytest.param({"format": "avro"}, "format must be one of csv, json, parquet", id="format"),
+            pytest.param({"location": "raw/x/"}, "location must be an s3:// prefix", id="location"),
+        ],
+    )
+    def test_create_table_refuses_bad_input(self, sandbox, kwargs, message):
+        params = {"location": "s3://raw/x/", **kwargs}
+        with pytest.raises(ValueError, match=message):
+            sandbox.athena.create_table_from_s3("sales", "x", columns={"a": "int"}, **params)
