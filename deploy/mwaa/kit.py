@@ -162,10 +162,11 @@ def build_plugins_zip(
     missing = sorted(name for name in needed if name not in installed and name != normalise(PACKAGE))
     out = dist / "mwaa" / mwaa_version
     out.mkdir(parents=True, exist_ok=True)
+    python_minor = ".".join(python_version.split(".")[:2])  # resolution may name a patch release
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp)
         shutil.copy(wheel, staging / wheel.name)
-        shutil.copy(constraints, staging / f"constraints-{python_version}.txt")
+        shutil.copy(constraints, staging / f"constraints-{python_minor}.txt")
         if missing:
             subprocess.run(
                 [
@@ -191,10 +192,10 @@ def build_plugins_zip(
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(staging.iterdir()):
                 archive.write(path, path.name)  # at the zip's root: MWAA unpacks it into plugins/
-    requirements = render("plugins", mwaa_version, wheel_version(wheel), python_version=python_version)
+    requirements = render("plugins", mwaa_version, wheel_version(wheel), python_version=python_minor)
     (out / "requirements-plugins.txt").write_text(requirements)
     print(
-        f"{target}: {wheel.name}, constraints-{python_version}.txt"
+        f"{target}: {wheel.name}, constraints-{python_minor}.txt"
         + "".join(f", {name}=={needed[name]}" for name in missing)
     )
     return target

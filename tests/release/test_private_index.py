@@ -26,8 +26,8 @@ from tests.release.conftest import (
     clean_env,
     copy_example_dags,
     freeze,
-    migrated_database,
     fresh_airflow,
+    migrated_database,
     release_lines,
     run,
 )
