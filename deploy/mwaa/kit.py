@@ -36,6 +36,15 @@ TEMPLATES = {
 }
 MWAA_PLUGINS = "/usr/local/airflow/plugins"
 PACKAGE = "airflow-sales-provider"
+# MWAA runs Amazon Linux 2023 (glibc 2.34) on x86_64. pip does not widen a --platform it is given to the
+# older manylinux tags that platform also runs, so every one is named.
+MWAA_PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(34, 4, -1)] + [
+    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64",
+]  # fmt: skip
+
+
+def platform_options() -> list[str]:
+    return [option for platform in MWAA_PLATFORMS for option in ("--platform", platform)]
 
 
 def header(pins: Path, key: str) -> str:
