@@ -113,4 +113,4 @@ plugins-zip: dist
 	$(RELEASE)/bin/python deploy/mwaa/kit.py plugins-zip dist --mwaa-version $(MWAA_VERSION)
 
 docs: $(RELEASE)/.installed
-	$(RELEASE)/bin/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(RELEASE)/bin/mkdocs build --strict --quiet --site-dir site
