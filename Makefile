@@ -9,16 +9,19 @@ PYTEST_ARGS ?=
 
 VENV := .venv
 UV := $(VENV)/tools/bin/uv
+RELEASE := $(VENV)/release
 # uv never downloads a Python of its own: the virtualenvs use the machine's interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help demo test bench dist clean venvs
+.PHONY: help demo test bench dist clean venvs docs plugins-zip release-requirements
 
 help:
 	@echo "make demo   run the main pipeline end to end against the local sandbox"
 	@echo "make test   ruff, mypy and pytest on every Airflow line in LINES (docs/development.md)"
 	@echo "make bench  run the benchmarks in benchmarks/"
-	@echo "make dist   build the wheel and sdist into dist/"
+	@echo "make dist   build the wheel and sdist into dist/, twine-check them, render deploy/mwaa's requirements"
+	@echo "make plugins-zip  dist/mwaa/<version>/plugins.zip for MWAA without internet (MWAA_VERSION=$(MWAA_VERSION))"
+	@echo "make docs   build the docs site into site/ (mkdocs --strict)"
 	@echo "make mwaa-constraints-<version>  regenerate deploy/mwaa/constraints/<version>.txt from its pins"
 
 $(UV):
@@ -52,13 +55,19 @@ ONCE_LINE ?= $(firstword $(LINES))
 comma := ,
 MYPY_LINES ?= af3 af2
 
-test: $(addprefix test-,$(LINES))
+test: docs $(addprefix test-,$(LINES))
+
+# tests/release plays the release (private index, fresh virtualenvs, plugins.zip) once, on ONCE_LINE, for
+# every Airflow line in RELEASE_LINES: each one's constraints are that line's installed environment.
+RELEASE_LINES ?= $(filter af3 af2,$(LINES))
+test-$(ONCE_LINE): $(RELEASE)/.installed $(foreach line,$(RELEASE_LINES),$(VENV)/$(line)/.installed)
 
 test-%: $(VENV)/%/.installed
 	@echo "=== Airflow line $*: $(if $(filter $*,$(ONCE_LINE)),ruff$(comma) )$(if $(filter $*,$(MYPY_LINES)),mypy$(comma) )pytest ==="
-	$(if $(filter $*,$(ONCE_LINE)),$(VENV)/$*/bin/ruff check src tests examples benchmarks)
+	$(if $(filter $*,$(ONCE_LINE)),$(VENV)/$*/bin/ruff check src tests examples benchmarks deploy)
 	$(if $(filter $*,$(MYPY_LINES)),$(VENV)/$*/bin/mypy)
-	SALES_AIRFLOW_LINE=$* $(VENV)/$*/bin/python -m pytest $(if $(filter $*,$(ONCE_LINE)),,--ignore=tests/deploy) $(PYTEST_ARGS)
+	SALES_AIRFLOW_LINE=$* SALES_RELEASE_LINES="$(RELEASE_LINES)" $(VENV)/$*/bin/python -m pytest \
+		$(if $(filter $*,$(ONCE_LINE)),,--ignore=tests/deploy --ignore=tests/release) $(PYTEST_ARGS)
 
 # Regenerate an MWAA line's constraints: Airflow + MWAA's pins + the packages this provider needs that
 # MWAA's table does not list, resolved as PyPI stood the hour that Airflow version was published.
@@ -79,7 +88,29 @@ bench: $(VENV)/af3/.installed
 	done
 
 clean:
-	rm -rf $(VENV) .airflow
+	rm -rf $(VENV) .airflow dist site
 
-dist: | $(UV)
-	$(UV) build --out-dir dist
+# Release tooling (twine, pypiserver, pip, shellcheck, mkdocs) lives in its own virtualenv, pinned.
+$(RELEASE)/.installed: requirements/release.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(RELEASE)
+	VIRTUAL_ENV=$(RELEASE) $(UV) pip sync --quiet requirements/release.txt
+	touch $@
+
+release-requirements: | $(UV)
+	$(UV) pip compile --quiet --universal --python-version 3.10 --custom-compile-command "make $@" \
+		requirements/release.in -o requirements/release.txt
+
+# The version comes from src/airflow_sales_provider/__init__.py alone; dist/mwaa/ gets deploy/mwaa's
+# requirements templates filled in with it (docs/release.md).
+dist: $(RELEASE)/.installed
+	rm -rf dist
+	$(UV) build --quiet --out-dir dist
+	$(RELEASE)/bin/twine check --strict dist/*
+	$(RELEASE)/bin/python deploy/mwaa/kit.py requirements dist
+
+MWAA_VERSION ?= 3.0.6
+plugins-zip: dist
+	$(RELEASE)/bin/python deploy/mwaa/kit.py plugins-zip dist --mwaa-version $(MWAA_VERSION)
+
+docs: $(RELEASE)/.installed
+	NO_MKDOCS_2_WARNING=1 $(RELEASE)/bin/mkdocs build --strict --quiet --site-dir site

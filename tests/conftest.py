@@ -35,6 +35,9 @@ for dag_file in (REPO / "tests" / "system" / "dags").glob("*.py"):
 
 import pytest  # noqa: E402
 
+# Records the AWS API calls our code makes, for the MWAA IAM policy test (tests/release/test_mwaa_kit.py).
+pytest_plugins = ["tests.aws_calls"]
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:

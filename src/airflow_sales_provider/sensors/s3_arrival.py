@@ -106,9 +106,10 @@ class S3ArrivalSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     :param poke_interval: seconds between listings (default 60).
     :param mode: ``reschedule`` (default) or ``poke`` for the non-deferrable path.
-    :param timeout: seconds before the sensor gives up (``AirflowSensorTimeout``, or skipped with
-        ``soft_fail``); Airflow's sensor default is 7 days.
-    :param soft_fail: skip instead of failing on timeout (never on a configuration error).
+
+    Of ``BaseSensorOperator``'s keyword arguments, two matter here: ``timeout``, the seconds before the
+    sensor gives up (``AirflowSensorTimeout``, or skipped with ``soft_fail``; Airflow's sensor default is
+    7 days), and ``soft_fail``, to skip instead of failing on timeout (never on a configuration error).
     """
 
     template_fields: Sequence[str] = (
