@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_sales_provider.sensors.arrival_state import (
+from airflow_sales_provider.arrival.settle import (
     CLOCK_RESOLUTION_SECONDS,
     ArrivalConfigError,
     ArrivalSpec,
@@ -19,15 +19,12 @@ from airflow_sales_provider.sensors.arrival_state import (
     evaluate,
     exclude_loaded,
     fingerprint,
-    inline_xcom,
     is_config_error,
     loaded_under_prefix,
-    manifest_document,
     manifest_folder,
-    manifest_xcom,
-    needs_manifest,
     parse_http_date,
 )
+from airflow_sales_provider.arrival.xcom import inline_xcom, manifest_document, manifest_xcom, needs_manifest
 
 PREFIX = "daily/2024-03-01/"
 NOW = 1_700_000_000.0

@@ -11,6 +11,20 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_sales_provider.arrival.settle import (
+    DEFAULT_MAX_KEYS_IN_XCOM,
+    ArrivalConfigError,
+    ArrivalSpec,
+    SettleTracker,
+    Verdict,
+    check_manifest_key,
+    default_manifest_key,
+    evaluate,
+    exclude_loaded,
+    fingerprint,
+    manifest_folder,
+)
+from airflow_sales_provider.arrival.xcom import inline_xcom, manifest_document, manifest_xcom, needs_manifest
 from airflow_sales_provider.compat import (
     AirflowException,
     AirflowFailException,
@@ -24,23 +38,6 @@ from airflow_sales_provider.compat import (
     context_value,
 )
 from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE, ledger_identifier
-from airflow_sales_provider.sensors.arrival_state import (
-    DEFAULT_MAX_KEYS_IN_XCOM,
-    ArrivalConfigError,
-    ArrivalSpec,
-    SettleTracker,
-    Verdict,
-    check_manifest_key,
-    default_manifest_key,
-    evaluate,
-    exclude_loaded,
-    fingerprint,
-    inline_xcom,
-    manifest_document,
-    manifest_folder,
-    manifest_xcom,
-    needs_manifest,
-)
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
 from airflow_sales_provider.triggers.s3_arrival import (
     S3ArrivalTrigger,

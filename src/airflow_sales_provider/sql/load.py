@@ -410,9 +410,10 @@ def _upsert_sql(dialect: Dialect, plan: LoadPlan) -> list[Statement]:
 
 # -- metadata --------------------------------------------------------------------------------------------
 def table_columns_sql(schema: str | None, table: str) -> Statement:
-    """Columns of the target in order, with whether each must be given (NOT NULL and no default)."""
+    """Columns of the target in order, each with whether it is NOT NULL and whether it has a default."""
     sql = (
-        "SELECT column_name, CASE WHEN is_nullable = 'NO' AND column_default IS NULL THEN 1 ELSE 0 END "
+        "SELECT column_name, CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END, "
+        "CASE WHEN column_default IS NULL THEN 0 ELSE 1 END "
         "FROM information_schema.columns WHERE table_name = %s AND table_schema = "
         + ("%s" if schema else "current_schema()")
         + " ORDER BY ordinal_position"

@@ -2,7 +2,7 @@
 
 :class:`S3ArrivalTrigger` lists only under the sensor's prefix (paginated ``ListObjectsV2`` through
 aiobotocore, never the whole bucket), applies the same rules as the synchronous sensor
-(:mod:`airflow_sales_provider.sensors.arrival_state`), and fires one event: ``success`` with the XCom
+(:mod:`airflow_sales_provider.arrival.settle`), and fires one event: ``success`` with the XCom
 value (keys inline, or the URI of a manifest it wrote), ``timeout``, or ``error`` (``config_error``
 tells a misconfiguration, which must never be skipped, from a failure worth retrying).
 
@@ -20,9 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_sales_provider.compat import BaseTrigger, TriggerEvent, aws_async_conn
-from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE, ledger_identifier, loaded_objects_sql
-from airflow_sales_provider.sensors.arrival_state import (
+from airflow_sales_provider.arrival.settle import (
     ArrivalConfigError,
     ArrivalSpec,
     S3Object,
@@ -32,14 +30,13 @@ from airflow_sales_provider.sensors.arrival_state import (
     evaluate,
     exclude_loaded,
     fingerprint,
-    inline_xcom,
     is_config_error,
     loaded_under_prefix,
-    manifest_document,
-    manifest_xcom,
-    needs_manifest,
     parse_http_date,
 )
+from airflow_sales_provider.arrival.xcom import inline_xcom, manifest_document, manifest_xcom, needs_manifest
+from airflow_sales_provider.compat import BaseTrigger, TriggerEvent, aws_async_conn
+from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE, ledger_identifier, loaded_objects_sql
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError, parse_qualified
 
 if TYPE_CHECKING:
