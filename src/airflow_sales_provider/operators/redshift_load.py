@@ -16,10 +16,10 @@ from airflow_sales_provider.arrival.xcom import S3KeySelection, parse_s3_keys
 from airflow_sales_provider.compat import BaseOperator, conf, context_value
 from airflow_sales_provider.errors import fail_at_once
 from airflow_sales_provider.hooks.redshift_load import LoadError, WarehouseLoadHook
-from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE, ledger_identifier
+from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE
+from airflow_sales_provider.load.options import METHODS, load_job
 from airflow_sales_provider.load.plan import LoadDataError, LoadJob, LoadResult, RunInfo, load_metadata
 from airflow_sales_provider.load.redshift import (
-    DATA_API_TARGET_KEYS,
     RUNNING_STATES,
     ledger_records,
     redshift_statements,
@@ -27,8 +27,8 @@ from airflow_sales_provider.load.redshift import (
     translate_load_errors,
 )
 from airflow_sales_provider.objects import split_s3_uri
-from airflow_sales_provider.sql.identifiers import InvalidIdentifierError, validate_identifier
-from airflow_sales_provider.sql.load import COMPRESSIONS, MODES, FormatOptions, LoadConfigError
+from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
+from airflow_sales_provider.sql.load import FormatOptions, LoadConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,9 +50,6 @@ __all__ = [
     "parse_s3_keys",
     "translate_load_errors",
 ]
-
-METHODS = ("sql", "data_api")
-_LIST_PARAMS = ("columns", "upsert_keys", "order_by")
 
 
 class RedshiftLoadOperator(BaseOperator):
@@ -310,63 +307,25 @@ class RedshiftLoadOperator(BaseOperator):
     # -- validation ----------------------------------------------------------------------------------------
     def _validate(self) -> LoadJob:
         """The rendered options as a :class:`LoadJob`; every configuration mistake raised here, at once."""
-        for name in _LIST_PARAMS:
-            value = getattr(self, name)
-            if isinstance(value, str):  # one name given where a list is expected: a one-element list
-                setattr(self, name, [value])
-        if self.mode not in MODES:
-            raise LoadConfigError(f"mode {self.mode!r} is not supported: use one of {', '.join(MODES)}")
-        if self.method not in METHODS:
-            raise LoadConfigError(f"method {self.method!r} is not supported: use one of {', '.join(METHODS)}")
-        if self.compression not in COMPRESSIONS:
-            raise LoadConfigError(f"compression {self.compression!r}: use one of {', '.join(COMPRESSIONS)}")
-        validate_identifier(self.table, "table")
-        if self.schema:
-            validate_identifier(self.schema, "schema")
-        for column in self.columns or ():
-            validate_identifier(column, "column")
-        if self.mode == "replace_partition":
-            if not self.partition_column or self.partition_value in (None, ""):
-                raise LoadConfigError("mode='replace_partition' needs partition_column and partition_value")
-            validate_identifier(self.partition_column, "partition_column")
-        if self.mode == "upsert" and not self.upsert_keys:
-            raise LoadConfigError("mode='upsert' needs upsert_keys (the columns that identify a row)")
-        if self.method == "data_api":
-            self._validate_data_api()
-        return LoadJob(
+        return load_job(
             table=self.table,
-            schema=self.schema or None,
-            columns=tuple(self.columns) if self.columns else None,
+            schema=self.schema,
+            columns=self.columns,
             mode=self.mode,
+            method=self.method,
             format=self._format_options(gzip=False),
             compression=self.compression,
             partition_column=self.partition_column,
             partition_value=self.partition_value,
-            upsert_keys=tuple(self.upsert_keys or ()),
-            order_by=tuple(self.order_by or ()),
-            ledger=ledger_identifier(self.ledger_table, self.schema) if self.ledger else None,
-            force_reload=bool(self.force_reload),
-            allow_empty=bool(self.allow_empty),
-            allow_missing_columns=bool(self.allow_missing_columns),
+            upsert_keys=self.upsert_keys,
+            order_by=self.order_by,
+            ledger_table=self.ledger_table if self.ledger else None,
+            force_reload=self.force_reload,
+            allow_empty=self.allow_empty,
+            allow_missing_columns=self.allow_missing_columns,
             region=self.region,
+            data_api_kwargs=self.data_api_kwargs,
         )
-
-    def _validate_data_api(self) -> None:
-        kwargs = self.data_api_kwargs or {}
-        if not kwargs.get("database") or not (
-            kwargs.get("cluster_identifier") or kwargs.get("workgroup_name")
-        ):
-            raise LoadConfigError(
-                "method='data_api' needs data_api_kwargs with 'database' and 'cluster_identifier' "
-                "or 'workgroup_name'"
-            )
-        unknown = set(kwargs) - set(DATA_API_TARGET_KEYS)
-        if unknown:
-            raise LoadConfigError(f"data_api_kwargs has unknown keys {sorted(unknown)}")
-        if not self.columns:
-            raise LoadConfigError(
-                "method='data_api' needs columns (the Data API path does not read the table)"
-            )
 
     def _format_options(self, gzip: bool) -> FormatOptions:
         return FormatOptions(
@@ -379,7 +338,7 @@ class RedshiftLoadOperator(BaseOperator):
             time_format=self.time_format,
             json_paths=self.json_paths,
             gzip=gzip,
-        ).validate()
+        )
 
     def _dialect(self) -> Dialect:
         if self.method == "data_api":
