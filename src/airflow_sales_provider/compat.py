@@ -21,6 +21,7 @@ try:  # Airflow 3.1+: hooks, configuration and exceptions live in the task SDK
     from airflow.sdk.exceptions import (
         AirflowException,
         AirflowFailException,
+        AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
         TaskDeferralError,
@@ -32,6 +33,7 @@ except ImportError:  # Airflow 2 and 3.0.x (MWAA 2.10.3 and 3.0.6): still in cor
     from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,assignment]
         AirflowException,
         AirflowFailException,
+        AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
         TaskDeferralError,
@@ -139,6 +141,7 @@ __all__ = [
     "AIRFLOW_VERSION",
     "AirflowException",
     "AirflowFailException",
+    "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",

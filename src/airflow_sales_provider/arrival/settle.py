@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_sales_provider.objects import normalise_etag
+from airflow_sales_provider.sql.identifiers import InvalidIdentifierError, parse_qualified
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -158,6 +159,15 @@ class ArrivalSpec:
     def select(self, objects: Iterable[S3Object]) -> list[S3Object]:
         """The matching objects, sorted by key."""
         return sorted((o for o in objects if self.matches(o)), key=lambda o: o.key)
+
+
+def ledger_target_name(exclude_loaded_into: str) -> str:
+    """The target table as the loader's ledger names it: ``schema.table`` (or ``table``) unquoted."""
+    try:
+        schema, table = parse_qualified(exclude_loaded_into, "exclude_loaded_into")
+    except InvalidIdentifierError as exc:
+        raise ArrivalConfigError(str(exc)) from exc
+    return f"{schema}.{table}" if schema else table
 
 
 def exclude_loaded(objects: Sequence[S3Object], loaded: Collection[tuple[str, str]]) -> list[S3Object]:
