@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_S3_URI = re.compile(r"s3a?://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(.*)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,19 @@ def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
+def parse_s3_uri(uri: str, what: str = "S3 URI") -> tuple[str, str]:
+    """``(bucket, key)`` of ``s3://bucket/path/to/object``; a ``ValueError`` naming ``what`` otherwise."""
+    match = _S3_URI.fullmatch(uri) if isinstance(uri, str) else None
+    if not match or not match.group(2) or match.group(2).endswith("/"):
+        raise ValueError(
+            f"{what} must look like s3://bucket/path/to/object (a full object key, not a prefix); got {uri!r}"
+        )
+    return match.group(1), match.group(2)
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``("bucket", "key")`` of ``s3://bucket/key``; ``ValueError`` for anything else."""
-    if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
+    """``(bucket, key or prefix)`` of ``s3://bucket/...`` (the key may be empty or end in ``/``)."""
+    match = _S3_URI.fullmatch(uri) if isinstance(uri, str) else None
+    if not match:
         raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
+    return match.group(1), match.group(2)
