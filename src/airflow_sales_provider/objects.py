@@ -4,17 +4,40 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _S3_URI = re.compile(r"s3a?://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(.*)", re.DOTALL)
 
 
 @dataclass(frozen=True)
 class S3Object:
-    """One S3 object of a load: key, size and ETag (bare, without S3's quotes)."""
+    """One S3 object: key, size, ETag (bare, without S3's quotes) and, when listed, ``LastModified``.
+
+    The loader may know only the key (``size``/``etag`` are filled by a HEAD request); a listing
+    knows everything, ``last_modified`` as epoch seconds on the S3 server's clock.
+    """
 
     key: str
     size: int | None = None
     etag: str | None = None
+    last_modified: float | None = None
+
+    @classmethod
+    def from_listing(cls, row: Mapping[str, Any]) -> S3Object:
+        """Build from one ``Contents`` entry of ``ListObjectsV2`` (boto3 or aiobotocore)."""
+        return cls(
+            key=row["Key"],
+            size=int(row.get("Size", 0)),
+            etag=normalise_etag(str(row.get("ETag", ""))),
+            last_modified=row["LastModified"].timestamp(),
+        )
+
+    def as_xcom(self) -> dict[str, Any]:
+        """How the arrival sensor hands the object to the loader."""
+        return {"key": self.key, "size": self.size, "etag": self.etag}
 
 
 @dataclass(frozen=True)

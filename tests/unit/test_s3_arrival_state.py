@@ -11,7 +11,6 @@ from airflow_sales_provider.arrival.settle import (
     CLOCK_RESOLUTION_SECONDS,
     ArrivalConfigError,
     ArrivalSpec,
-    S3Object,
     SettleTracker,
     check_manifest_key,
     default_manifest_key,
@@ -25,6 +24,7 @@ from airflow_sales_provider.arrival.settle import (
     parse_http_date,
 )
 from airflow_sales_provider.arrival.xcom import inline_xcom, manifest_document, manifest_xcom, needs_manifest
+from airflow_sales_provider.objects import S3Object
 
 PREFIX = "daily/2024-03-01/"
 NOW = 1_700_000_000.0

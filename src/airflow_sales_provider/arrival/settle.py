@@ -32,7 +32,9 @@ from airflow_sales_provider.objects import normalise_etag
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError, parse_qualified
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Sequence
+
+    from airflow_sales_provider.objects import S3Object
 
 CLOCK_RESOLUTION_SECONDS = 1.0
 MANIFEST_FOLDER_SUFFIX = "_manifests"
@@ -63,29 +65,6 @@ _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._=-]+")
 
 class ArrivalConfigError(ValueError):
     """The sensor is configured wrongly (bad parameter, missing bucket, no access): waiting cannot help."""
-
-
-@dataclass(frozen=True)
-class S3Object:
-    """One listed object: key, size, bare ETag and ``LastModified`` as epoch seconds on the S3 clock."""
-
-    key: str
-    size: int
-    etag: str
-    last_modified: float
-
-    @classmethod
-    def from_listing(cls, row: Mapping[str, Any]) -> S3Object:
-        """Build from one ``Contents`` entry of ``ListObjectsV2`` (boto3 or aiobotocore)."""
-        return cls(
-            key=row["Key"],
-            size=int(row.get("Size", 0)),
-            etag=normalise_etag(str(row.get("ETag", ""))),
-            last_modified=row["LastModified"].timestamp(),
-        )
-
-    def as_xcom(self) -> dict[str, Any]:
-        return {"key": self.key, "size": self.size, "etag": self.etag}
 
 
 @dataclass(frozen=True)
@@ -152,7 +131,7 @@ class ArrivalSpec:
             return False
         if self.ignore_prefix and obj.key.startswith(self.ignore_prefix):
             return False
-        if obj.size < self.min_size_bytes:
+        if (obj.size or 0) < self.min_size_bytes:
             return False
         return self.pattern is None or fnmatch.fnmatchcase(obj.key[len(self.prefix) :], self.pattern)
 
@@ -234,7 +213,7 @@ def evaluate(
         note = f" ({loaded} more already loaded)" if loaded else ""
         return Verdict(False, (), f"{len(new)} of {spec.min_files} new matching file(s){note}")
     if spec.settle_seconds > 0:
-        quiet_since = max(o.last_modified for o in matched)
+        quiet_since = max(o.last_modified or 0.0 for o in matched)
         if tracker is not None and tracker.changed_at is not None:
             quiet_since = max(quiet_since, tracker.changed_at)
         quiet_for = now - quiet_since

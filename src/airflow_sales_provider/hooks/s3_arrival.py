@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_sales_provider.arrival.settle import (
     ArrivalConfigError,
-    S3Object,
     describe_s3_error,
     is_config_error,
     loaded_under_prefix,
@@ -30,6 +29,7 @@ from airflow_sales_provider.arrival.settle import (
 )
 from airflow_sales_provider.compat import AirflowNotFoundException, BaseHook, aws_async_conn
 from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE, ledger_identifier, loaded_objects_sql
+from airflow_sales_provider.objects import S3Object
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
 
 if TYPE_CHECKING:

@@ -11,7 +11,6 @@ from airflow_sales_provider.arrival.settle import (
     MANIFEST_FOLDER_SUFFIX,
     ArrivalConfigError,
     ArrivalSpec,
-    S3Object,
     SettleTracker,
     Verdict,
     check_manifest_key,
@@ -26,7 +25,7 @@ from airflow_sales_provider.arrival.settle import (
     parse_http_date,
 )
 from airflow_sales_provider.arrival.xcom import inline_xcom, manifest_document, manifest_xcom, needs_manifest
-from airflow_sales_provider.objects import s3_uri
+from airflow_sales_provider.objects import S3Object, s3_uri
 
 __all__ = [
     "CLOCK_RESOLUTION_SECONDS",
