@@ -1,7 +1,8 @@
 """Suite-wide set-up: an Airflow home per Airflow line, set before anything imports Airflow.
 
-The sandbox fixtures (``sales_sandbox``, ``sandbox``, ``slack_receiver``, ``warehouse``) come from the
-package's own pytest plugin, the same ones users get with ``airflow-sales-provider[sandbox]``.
+The sandbox fixtures (``sales_sandbox``, ``sales_clean_sandbox``, ``sales_slack_receiver``,
+``sales_warehouse``, and their earlier names ``sandbox``, ``slack_receiver``, ``warehouse``) come from the
+package's own pytest plugin (``airflow_sales_provider.pytest_plugin``), the ones users get too.
 """
 
 from __future__ import annotations
