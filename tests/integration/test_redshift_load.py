@@ -367,6 +367,8 @@ class TestErrorPolicy:
             pytest.param({"mode": "merge"}, LoadConfigError, id="option"),
             pytest.param({"table": "sales; DROP TABLE x"}, InvalidIdentifierError, id="identifier"),
             pytest.param({"s3_keys": "{'bucket': 'raw'}", "s3_prefix": None}, LoadConfigError, id="s3_keys"),
+            pytest.param({"redshift_conn_id": "aws_default"}, LoadConfigError, id="not-a-warehouse"),
+            pytest.param({"redshift_conn_id": "no_such_warehouse"}, LoadConfigError, id="undefined-conn"),
         ],
     )
     def test_configuration_mistakes_fail_at_once_without_retries(self, sales_table, kwargs, kind):

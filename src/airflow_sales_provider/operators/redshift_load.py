@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_sales_provider.arrival.xcom import S3KeySelection, parse_s3_keys
-from airflow_sales_provider.compat import BaseOperator, conf, context_value
+from airflow_sales_provider.compat import AirflowNotFoundException, BaseOperator, conf, context_value
 from airflow_sales_provider.errors import fail_at_once
 from airflow_sales_provider.hooks.redshift_load import LoadError, WarehouseLoadHook
 from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE
@@ -345,7 +345,12 @@ class RedshiftLoadOperator(BaseOperator):
             from airflow_sales_provider.sql.dialects import RedshiftDialect
 
             return RedshiftDialect()
-        return self.hook.dialect
+        try:
+            return self.hook.dialect
+        except AirflowNotFoundException as exc:
+            raise LoadConfigError(f"warehouse connection {self.redshift_conn_id!r} is not defined") from exc
+        except ValueError as exc:  # the connection's type is not a warehouse
+            raise LoadConfigError(f"redshift_conn_id {self.redshift_conn_id!r}: {exc}") from exc
 
     def _iam_role(self) -> str:
         if self.iam_role_arn:
