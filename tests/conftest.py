@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 LINE = os.environ.get("SALES_AIRFLOW_LINE", f"py{sys.version_info.major}{sys.version_info.minor}")
@@ -52,3 +53,19 @@ def airflow_db() -> Path:
         )
         marker.touch()
     return AIRFLOW_HOME / "airflow.db"
+
+
+@pytest.fixture
+def all_output(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Any:
+    """A function returning everything logged or printed so far (since its last call), at DEBUG level:
+    stdlib log records (Airflow 2) and structlog's console output (Airflow 3). Tests that prove a secret
+    never reaches a log line read it."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+
+    def read() -> str:
+        out, err = capfd.readouterr()
+        return caplog.text + out + err
+
+    return read
