@@ -1,7 +1,8 @@
 """Suite-wide set-up: an Airflow home per Airflow line, set before anything imports Airflow.
 
-The sandbox fixtures (``sales_sandbox``, ``sandbox``, ``slack_receiver``, ``warehouse``) come from the
-package's own pytest plugin, the same ones users get with ``airflow-sales-provider[sandbox]``.
+The sandbox fixtures (``sales_sandbox``, ``sales_clean_sandbox``, ``sales_slack_receiver``,
+``sales_warehouse``, and their earlier names ``sandbox``, ``slack_receiver``, ``warehouse``) come from the
+package's own pytest plugin (``airflow_sales_provider.pytest_plugin``), the ones users get too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 LINE = os.environ.get("SALES_AIRFLOW_LINE", f"py{sys.version_info.major}{sys.version_info.minor}")
@@ -54,3 +56,19 @@ def airflow_db() -> Path:
         )
         marker.touch()
     return AIRFLOW_HOME / "airflow.db"
+
+
+@pytest.fixture
+def all_output(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Any:
+    """A function returning everything logged or printed so far (since its last call), at DEBUG level:
+    stdlib log records (Airflow 2) and structlog's console output (Airflow 3). Tests that prove a secret
+    never reaches a log line read it."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+
+    def read() -> str:
+        out, err = capfd.readouterr()
+        return caplog.text + out + err
+
+    return read

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The Slack webhook connection form (one source: the hook's ``get_ui_field_behaviour`` reads it too).
+SLACK_WEBHOOK_FORM: dict[str, Any] = {
+    "hidden-fields": ["schema", "login", "port"],
+    "relabeling": {
+        "host": "Webhook host (for a bare token)",
+        "password": "Webhook URL or token",
+    },
+    "placeholders": {
+        "host": "https://hooks.slack.com/services/",
+        "password": "https://hooks.slack.com/services/T000/B000/XXXX  or  T000/B000/XXXX",
+        "extra": '{"timeout": 10, "max_delivery_time": 60}',
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     from airflow_sales_provider import __version__
@@ -27,19 +41,9 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "hook-class-name": "airflow_sales_provider.hooks.slack_webhook.SalesSlackWebhookHook",
                 "connection-type": "sales_slack_webhook",
-                # Airflow 3.2+ reads the form declaratively; Airflow 2 asks the hook's get_ui_field_behaviour.
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "login", "port"],
-                    "relabeling": {
-                        "host": "Webhook host (for a bare token)",
-                        "password": "Webhook URL or token",
-                    },
-                    "placeholders": {
-                        "host": "https://hooks.slack.com/services/",
-                        "password": "https://hooks.slack.com/services/T000/B000/XXXX  or  T000/B000/XXXX",
-                        "extra": '{"timeout": 10, "max_delivery_time": 60}',
-                    },
-                },
+                # Airflow 3.2+ reads the form declaratively; Airflow 2 asks the hook's get_ui_field_behaviour,
+                # which returns this same form.
+                "ui-field-behaviour": SLACK_WEBHOOK_FORM,
             },
         ],
         "notifications": [

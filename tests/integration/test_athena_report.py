@@ -433,8 +433,9 @@ class TestFailures:
         ],
     )
     def test_bad_input_is_refused_before_any_query(self, sandbox, athena, kwargs, message):
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(ValueError, match=message) as info:
             make_op(**kwargs).execute(context())
+        assert isinstance(info.value, AirflowFailException), "a configuration mistake fails without retries"
         assert athena.list_query_executions()["QueryExecutionIds"] == []
 
 

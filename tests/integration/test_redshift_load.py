@@ -144,7 +144,7 @@ class TestAppend:
         s3.put_object(
             Bucket=BUCKET, Key="h/b.csv", Body=b"amount,sale_date,store_id,sale_id\n6,2024-03-02,20,2\n"
         )
-        loader(s3_prefix="h/").execute(context())
+        loader(s3_prefix="h/", allow_missing_columns=True).execute(context())
         assert rows(warehouse) == [(1, 10, "2024-03-01", "5.00"), (2, 20, "2024-03-02", "6.00")]
 
     def test_gzip_is_decompressed_on_the_fly(self, s3, sales_table, warehouse):
@@ -202,6 +202,7 @@ class TestReplacePartition:
         s3.put_object(Bucket=BUCKET, Key="p/a.csv", Body=b"sale_id,store_id,amount\n1,1,3\n2,2,4\n")
         loader(
             s3_prefix="p/",
+            columns=["sale_id", "store_id", "amount"],
             mode="replace_partition",
             partition_column="sale_date",
             partition_value="2024-03-05",
@@ -311,6 +312,81 @@ class TestLedger:
             cur.execute("DROP TABLE public.my_ledger")
 
 
+class TestMissingColumns:
+    """A table column the file leaves out is drift by default: it would otherwise load as NULL unnoticed."""
+
+    FEED = b"sale_id,store_id,sale_date,amount\n1,1,2024-03-01,5\n"
+
+    def test_a_nullable_column_missing_from_the_file_is_drift_before_any_data_moves(
+        self, s3, sales_table, warehouse
+    ):
+        s3.put_object(Bucket=BUCKET, Key="m/a.csv", Body=self.FEED)
+        with pytest.raises(LoadError) as info:
+            loader(s3_prefix="m/").execute(context())
+        message = str(info.value)
+        # inserted_at is not missing: a column with a default is filled by it, not by NULL
+        assert "s3://sales-raw/m/a.csv" in message and "missing columns ['updated_at']." in message
+        assert "allow_missing_columns" in message
+        assert rows(warehouse) == [] and ledger(warehouse) == []
+
+    @pytest.mark.parametrize(
+        "opt_in",
+        [
+            pytest.param({"allow_missing_columns": True}, id="allow_missing_columns"),
+            pytest.param({"columns": ["sale_id", "store_id", "sale_date", "amount"]}, id="columns"),
+        ],
+    )
+    def test_an_explicit_opt_in_loads_the_missing_column_as_null(self, s3, sales_table, warehouse, opt_in):
+        s3.put_object(Bucket=BUCKET, Key="m/a.csv", Body=self.FEED)
+        assert loader(s3_prefix="m/", **opt_in).execute(context())["rows_loaded"] == 1
+        assert rows(warehouse, "SELECT sale_id, updated_at IS NULL, inserted_at IS NOT NULL FROM sales") == [
+            (1, True, True)
+        ]
+
+    def test_a_required_column_is_never_optional(self, s3, sales_table, warehouse):
+        s3.put_object(Bucket=BUCKET, Key="m/a.csv", Body=b"sale_id,sale_date\n1,2024-03-01\n")
+        with pytest.raises(LoadError, match=r"missing columns \['store_id'\]"):
+            loader(s3_prefix="m/", allow_missing_columns=True).execute(context())
+
+
+class TestListParameters:
+    def test_a_single_name_is_a_one_element_list(self, s3, sales_table, warehouse):
+        s3.put_object(Bucket=BUCKET, Key="u/a.csv", Body=csv_body([(1, 1, "2024-03-01", "1", "2024-03-01")]))
+        s3.put_object(Bucket=BUCKET, Key="u/b.csv", Body=csv_body([(1, 2, "2024-03-01", "2", "2024-03-02")]))
+        result = loader(s3_prefix="u/", mode="upsert", upsert_keys="sale_id", order_by="updated_at").execute(
+            context()
+        )
+        assert result["rows_loaded"] == 1
+        assert rows(warehouse) == [(1, 2, "2024-03-01", "2.00")]
+
+
+class TestErrorPolicy:
+    @pytest.mark.parametrize(
+        ("kwargs", "kind"),
+        [
+            pytest.param({"mode": "merge"}, LoadConfigError, id="option"),
+            pytest.param({"table": "sales; DROP TABLE x"}, InvalidIdentifierError, id="identifier"),
+            pytest.param({"s3_keys": "{'bucket': 'raw'}", "s3_prefix": None}, LoadConfigError, id="s3_keys"),
+            pytest.param({"redshift_conn_id": "aws_default"}, LoadConfigError, id="not-a-warehouse"),
+            pytest.param({"redshift_conn_id": "no_such_warehouse"}, LoadConfigError, id="undefined-conn"),
+        ],
+    )
+    def test_configuration_mistakes_fail_at_once_without_retries(self, sales_table, kwargs, kind):
+        from airflow_sales_provider.compat import AirflowFailException
+
+        with pytest.raises(AirflowFailException) as info:
+            loader(**{"s3_prefix": "c/", **kwargs}).execute(context())
+        assert isinstance(info.value, kind) and isinstance(info.value, ValueError)
+
+    def test_a_data_error_is_retried_as_any_failure(self, s3, sales_table, warehouse):
+        from airflow_sales_provider.compat import AirflowFailException
+
+        s3.put_object(Bucket=BUCKET, Key="e/a.csv", Body=b"sale_id,store_id\n1,1\n")
+        with pytest.raises(LoadError) as info:
+            loader(s3_prefix="e/").execute(context())
+        assert not isinstance(info.value, AirflowFailException)
+
+
 class TestBadInput:
     def test_malformed_row_names_key_line_and_column(self, s3, sales_table, warehouse):
         s3.put_object(Bucket=BUCKET, Key="b/ok.csv", Body=csv_body([(1, 1, "2024-03-01", "1", "")]))
@@ -337,7 +413,10 @@ class TestBadInput:
             loader(s3_prefix="s/").execute(context())
         message = str(info.value)
         assert "s3://sales-raw/s/b.csv" in message
-        assert "missing columns ['store_id']" in message and "unexpected columns ['discount']" in message
+        assert (
+            "missing columns ['store_id', 'updated_at']" in message
+            and "unexpected columns ['discount']" in message
+        )
         assert rows(warehouse) == [] and ledger(warehouse) == []
 
     def test_headerless_file_with_the_wrong_field_count(self, s3, sales_table, warehouse):
@@ -489,6 +568,7 @@ class TestInjection:
         with pytest.raises(LoadError, match="invalid input syntax for type date"):
             loader(
                 s3_prefix="i/",
+                allow_missing_columns=True,
                 mode="replace_partition",
                 partition_column="sale_date",
                 partition_value="2024-03-01' OR '1'='1",
@@ -538,13 +618,15 @@ class TestKill:
 class TestOptions:
     def test_date_style_for_us_dates(self, s3, sales_table, warehouse):
         s3.put_object(Bucket=BUCKET, Key="f/a.csv", Body=b"sale_id,store_id,sale_date\n1,1,03/04/2024\n")
-        loader(s3_prefix="f/", date_format="MM/DD/YYYY").execute(context())
+        loader(s3_prefix="f/", date_format="MM/DD/YYYY", allow_missing_columns=True).execute(context())
         assert rows(warehouse, "SELECT sale_date::text FROM sales") == [("2024-03-04",)]
 
     def test_pipe_delimited_with_null_marker(self, s3, sales_table, warehouse):
         body = b"sale_id|store_id|sale_date|amount\n1|1|2024-03-01|NULL\n2|1|2024-03-01|5\n"
         s3.put_object(Bucket=BUCKET, Key="f/a.psv", Body=body)
-        loader(s3_prefix="f/", delimiter="|", null_string="NULL", mode="append").execute(context())
+        loader(s3_prefix="f/", delimiter="|", null_string="NULL", allow_missing_columns=True).execute(
+            context()
+        )
         assert rows(warehouse, "SELECT sale_id, amount IS NULL FROM sales ORDER BY 1") == [
             (1, True),
             (2, False),
@@ -560,7 +642,7 @@ class TestOptions:
                 id="gzip-claimed",
             ),
             pytest.param(
-                {},
+                {"allow_missing_columns": True},
                 {
                     "c/a.csv": "sale_id,store_id,sale_date\n1,1,2024-03-01\n",
                     "c/b.csv": HEADER + "2,1,2024-03-01,1,\n",
@@ -634,7 +716,10 @@ class TestRedshiftSqlPathOnPostgres:
         body = csv_body([(1, 1, "2024-03-01", "1", "")])
         s3.put_object(Bucket=BUCKET, Key="r/a.csv", Body=body)
         op = loader(s3_prefix="r/", iam_role_arn="arn:aws:iam::123456789012:role/loader")
-        op.__dict__["warehouse"] = (PostgresHook(postgres_conn_id="warehouse_default"), RedshiftDialect())
+        op.hook.__dict__["connection"] = (
+            PostgresHook(postgres_conn_id="warehouse_default"),
+            RedshiftDialect(),
+        )
         with pytest.raises(LoadError, match=r"load into public.sales failed: .*nothing was loaded") as info:
             op.execute(context())
         assert "COPY" in str(info.value) or "syntax error" in str(info.value)

@@ -25,13 +25,9 @@ from airflow_sales_provider.compat import (
     AirflowSkipException,
     TaskDeferred,
 )
+from airflow_sales_provider.hooks.s3_arrival import list_objects_async, list_objects_sync, shared_s3_client
 from airflow_sales_provider.sensors.s3_arrival import S3ArrivalSensor
-from airflow_sales_provider.triggers.s3_arrival import (
-    S3ArrivalTrigger,
-    list_objects_async,
-    list_objects_sync,
-    shared_s3_client,
-)
+from airflow_sales_provider.triggers.s3_arrival import S3ArrivalTrigger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -542,7 +538,7 @@ class TestConfigurationErrors:
 # -- the shared client and transient failures -----------------------------------------------------------
 class TestTriggerProcess:
     def test_triggers_share_one_client_and_release_it(self, s3):
-        from airflow_sales_provider.triggers import s3_arrival as module
+        from airflow_sales_provider.hooks import s3_arrival as module
 
         async def scenario() -> tuple[int, int, set[int]]:
             triggers = [

@@ -209,7 +209,18 @@ def test_pytest_plugin_is_registered_by_entry_point():
     from importlib.metadata import entry_points
 
     (plugin,) = [ep for ep in entry_points(group="pytest11") if ep.name == "airflow_sales_sandbox"]
-    assert plugin.value == "airflow_sales_provider.sandbox.pytest_plugin"
+    assert plugin.value == "airflow_sales_provider.pytest_plugin"
+
+
+def test_the_sales_fixtures_and_their_earlier_names_are_the_same_objects(
+    sales_clean_sandbox, sales_slack_receiver, sales_warehouse, sandbox, slack_receiver, warehouse
+):
+    assert sandbox is sales_clean_sandbox and slack_receiver is sales_slack_receiver
+    assert warehouse is sales_warehouse
+    assert sales_clean_sandbox.boto3_client("s3").list_buckets()["Buckets"] == []
+    with sales_warehouse.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
 
 
 def test_fixtures_give_a_clean_sandbox_per_test(sandbox, slack_receiver, warehouse):

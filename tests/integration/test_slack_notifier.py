@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 
 import pytest
 
@@ -17,17 +16,6 @@ pytestmark = pytest.mark.integration
 def context(**extra):
     """The keys a task callback context always has, without a task instance (no metadata DB needed)."""
     return {"dag": None, "ti": None, "run_id": None, "ds": "2024-03-01", **extra}
-
-
-@pytest.fixture
-def logs(caplog, capfd):
-    caplog.set_level(logging.DEBUG)
-
-    def read() -> str:
-        out, err = capfd.readouterr()
-        return caplog.text + out + err
-
-    return read
 
 
 def test_custom_blocks_are_rendered_as_templates(slack_receiver):
@@ -58,21 +46,22 @@ def test_blocks_from_a_json_template(slack_receiver):
     ]
 
 
-def test_bad_blocks_fall_back_to_the_default_message(slack_receiver, logs):
+def test_bad_blocks_fall_back_to_the_default_message(slack_receiver, all_output):
     SlackNotifier(blocks="[{ not json", include_data_quality=False)(context(exception=KeyError("sku")))
 
     (message,) = slack_receiver.messages
     assert message["blocks"][0]["type"] == "header"
     assert "*KeyError*" in json.dumps(message)
-    assert "Custom Slack blocks ignored, default blocks sent instead: blocks is not valid JSON" in logs()
+    expected = "Custom Slack blocks ignored, default blocks sent instead: blocks is not valid JSON"
+    assert expected in all_output()
 
 
-def test_an_undeliverable_message_is_a_warning(slack_receiver, logs):
+def test_an_undeliverable_message_is_a_warning(slack_receiver, all_output):
     slack_receiver.default = Reply(500, body="internal_error")
 
     SlackNotifier(max_delivery_time=1, include_data_quality=False)(context())  # must not raise
 
-    output = logs()
+    output = all_output()
     assert "Slack notification not delivered after" in output
     assert slack_receiver.token not in output
 

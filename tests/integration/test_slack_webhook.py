@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 import socket
 import time
@@ -38,17 +37,6 @@ def settle(receiver, attempts: int) -> None:
     while len(receiver.posts) < attempts and time.monotonic() < deadline:
         time.sleep(0.1)
     receiver.clear()
-
-
-@pytest.fixture
-def all_output(caplog, capfd):
-    caplog.set_level(logging.DEBUG)
-
-    def read() -> str:
-        out, err = capfd.readouterr()
-        return caplog.text + out + err
-
-    return read
 
 
 class TestDelivery:

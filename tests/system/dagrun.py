@@ -144,16 +144,16 @@ def observe_arrival_sensor(monkeypatch: Any) -> ArrivalObserver:
     """
     import threading
 
-    from airflow_sales_provider.sensors import s3_arrival as sensor_module
+    from airflow_sales_provider.hooks.s3_arrival import S3ArrivalHook
     from airflow_sales_provider.triggers.s3_arrival import S3ArrivalTrigger
 
     observer = ArrivalObserver(first_look=threading.Event(), trigger_prefixes=[])
-    real_list = sensor_module.list_objects_sync
+    real_list = S3ArrivalHook.list_objects
     real_run = S3ArrivalTrigger.run
 
-    def observed_list(*args: Any, **kwargs: Any) -> Any:
+    def observed_list(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return real_list(*args, **kwargs)
+            return real_list(self, *args, **kwargs)
         finally:
             observer.first_look.set()
 
@@ -161,6 +161,6 @@ def observe_arrival_sensor(monkeypatch: Any) -> ArrivalObserver:
         observer.trigger_prefixes.append(self.prefix)
         return real_run(self)
 
-    monkeypatch.setattr(sensor_module, "list_objects_sync", observed_list)
+    monkeypatch.setattr(S3ArrivalHook, "list_objects", observed_list)
     monkeypatch.setattr(S3ArrivalTrigger, "run", observed_run)
     return observer

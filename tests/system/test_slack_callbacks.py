@@ -9,7 +9,6 @@ callbacks from its own ``update_state`` loop (Airflow 3 copies ``on_success_call
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime, timezone
 
 import pytest
@@ -35,18 +34,6 @@ def slack_conn(monkeypatch, slack_receiver):
 
     set_conn(timeout=2, max_delivery_time=6)
     return set_conn
-
-
-@pytest.fixture
-def all_output(caplog, capfd):
-    """Everything logged or printed during the test, at DEBUG level."""
-    caplog.set_level(logging.DEBUG)
-
-    def read() -> str:
-        out, err = capfd.readouterr()
-        return caplog.text + out + err
-
-    return read
 
 
 def header(message: dict) -> str:

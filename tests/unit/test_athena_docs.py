@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import inspect
-import re
-import textwrap
 from pathlib import Path
 
 from airflow_sales_provider.operators.athena_report import AthenaReportOperator
+from tests.doc_snippets import assert_page_includes
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "athena-report.md"
-INCLUDE = re.compile(r"<!-- include: (\S+) (\S+) -->\n```python\n(.*?)\n```", re.S)
 
 
 def test_included_snippet_matches_the_example_dag():
-    includes = INCLUDE.findall(DOC.read_text())
-    assert [name for _, name, _ in includes] == ["howto_athena_report"]
-    for path, name, snippet in includes:
-        source = (REPO / path).read_text()
-        match = re.search(rf"# \[START {name}\]\n(.*?)\n\s*# \[END {name}\]", source, re.S)
-        assert match, f"{name} markers missing in {path}"
-        assert textwrap.dedent(snippet) == textwrap.dedent(match.group(1))
+    assert_page_includes("athena-report.md", ["howto_athena_report"])
 
 
 def test_every_parameter_is_in_the_docs_table_and_the_docstring():

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from airflow_sales_provider.objects import parse_s3_uri
 from airflow_sales_provider.reports.athena import (
     COST_EXCEEDED,
     DONE,
@@ -22,7 +23,6 @@ from airflow_sales_provider.reports.athena import (
     iter_csv_records,
     iter_jsonl_lines,
     next_client_request_token,
-    parse_s3_uri,
 )
 
 

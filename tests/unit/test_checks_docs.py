@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from airflow_sales_provider.checks.spec import CHECK_TYPES
+from tests.doc_snippets import assert_page_includes
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs" / "data-quality.md").read_text()
-INCLUDES = re.findall(r"<!-- include: (\S+) (\S+) -->\n```python\n(.*?)\n```", DOC, re.S)
 
 
 def test_the_page_includes_the_example():
-    assert [name for _, name, _ in INCLUDES] == ["howto_data_quality", "howto_data_quality_yaml"]
-
-
-@pytest.mark.parametrize(("path", "marker", "body"), INCLUDES, ids=[m for _, m, _ in INCLUDES])
-def test_included_snippets_match_the_example_dag(path, marker, body):
-    source = (REPO / path).read_text()
-    match = re.search(rf"[ ]*# \[START {marker}\]\n(.*?)\n[ ]*# \[END {marker}\]", source, re.S)
-    assert match is not None, f"no {marker} markers in {path}"
-    assert match.group(1) == body
+    assert_page_includes("data-quality.md", ["howto_data_quality", "howto_data_quality_yaml"])
 
 
 def test_yaml_spec_matches_the_file():

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
+import pytest
+
 import airflow_sales_provider
 from airflow_sales_provider.get_provider_info import get_provider_info
 
@@ -25,10 +27,12 @@ def test_provider_info_matches_airflow_schema():
     from airflow.providers_manager import _create_provider_info_schema_validator
 
     info = get_provider_info()
-    _create_provider_info_schema_validator().validate(info)
+    validator = _create_provider_info_schema_validator()
+    validator.validate(info)
     assert info["package-name"] == "airflow-sales-provider"
     assert info["versions"] == [airflow_sales_provider.__version__]
-    assert jsonschema  # the validator above is jsonschema's
+    with pytest.raises(jsonschema.ValidationError):  # the validator does check: a malformed entry fails
+        validator.validate({**info, "notifications": "airflow_sales_provider.notifications.slack"})
 
 
 def _import_path(path: str) -> object:
@@ -41,8 +45,11 @@ def test_every_registered_module_and_class_imports():
     for trigger in info["triggers"]:
         for module in trigger["python-modules"]:
             importlib.import_module(module)
+    from airflow_sales_provider.compat import BaseNotifier
+
     for notifier in info["notifications"]:
-        assert callable(_import_path(notifier)), notifier
+        notifier_class = _import_path(notifier)
+        assert isinstance(notifier_class, type) and issubclass(notifier_class, BaseNotifier), notifier
     for connection in info["connection-types"]:
         hook = _import_path(connection["hook-class-name"])
         assert getattr(hook, "conn_type", None) == connection["connection-type"]

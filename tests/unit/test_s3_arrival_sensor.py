@@ -170,16 +170,6 @@ def test_example_dag_wires_the_sensor_into_the_loader():
 
 
 def test_docs_snippets_match_the_example_dag():
-    import re
-    from pathlib import Path
+    from tests.doc_snippets import assert_page_includes
 
-    repo = Path(__file__).resolve().parents[2]
-    doc = (repo / "docs" / "s3-arrival.md").read_text()
-    example = (repo / "examples" / "dags" / "example_s3_arrival.py").read_text()
-    includes = re.findall(
-        r"<!-- include: examples/dags/example_s3_arrival.py (\S+) -->\n```python\n(.*?)\n```", doc, re.S
-    )
-    assert {name for name, _ in includes} == {"howto_s3_arrival_sensor", "howto_s3_arrival_to_loader"}
-    for name, code in includes:
-        marked = re.search(rf"# \[START {name}\]\n(.*?)\n\s*# \[END {name}\]", example, re.S)
-        assert marked is not None and marked.group(1) == code, name
+    assert_page_includes("s3-arrival.md", ["howto_s3_arrival_sensor", "howto_s3_arrival_to_loader"])

@@ -7,11 +7,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_sales_provider.sensors.arrival_state import (
+from airflow_sales_provider.arrival.settle import (
     CLOCK_RESOLUTION_SECONDS,
     ArrivalConfigError,
     ArrivalSpec,
-    S3Object,
     SettleTracker,
     check_manifest_key,
     default_manifest_key,
@@ -19,15 +18,13 @@ from airflow_sales_provider.sensors.arrival_state import (
     evaluate,
     exclude_loaded,
     fingerprint,
-    inline_xcom,
     is_config_error,
     loaded_under_prefix,
-    manifest_document,
     manifest_folder,
-    manifest_xcom,
-    needs_manifest,
     parse_http_date,
 )
+from airflow_sales_provider.arrival.xcom import inline_xcom, manifest_document, manifest_xcom, needs_manifest
+from airflow_sales_provider.objects import S3Object
 
 PREFIX = "daily/2024-03-01/"
 NOW = 1_700_000_000.0

@@ -15,10 +15,10 @@ from airflow_sales_provider.notifications.slack_message import (
     build_message,
     parse_data_quality,
 )
+from tests.doc_snippets import assert_page_includes
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "slack.md"
-INCLUDE = re.compile(r"<!-- include: (\S+) (\S+) -->\n```python\n(.*?)\n```", re.S)
 
 
 def sample_summary() -> RunSummary:
@@ -55,18 +55,11 @@ def sample_summary() -> RunSummary:
     )
 
 
-def example_snippet(path: str, marker: str) -> str:
-    source = (REPO / path).read_text()
-    match = re.search(rf"# \[START {marker}\]\n(.*?)\n[ \t]*# \[END {marker}\]", source, re.S)
-    assert match, f"{path} has no [START {marker}] / [END {marker}]"
-    return match.group(1).rstrip("\n")
-
-
 def test_doc_includes_match_the_example_dag():
-    includes = INCLUDE.findall(DOC.read_text())
-    assert len(includes) == 3
-    for path, marker, snippet in includes:
-        assert snippet == example_snippet(path, marker), marker
+    assert_page_includes(
+        "slack.md",
+        ["howto_slack_notifier_summary", "howto_slack_notifier_task", "howto_slack_notify_operator"],
+    )
 
 
 def test_doc_sample_message_is_what_the_builder_makes():

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from airflow_sales_provider.notifications.slack import SlackNotifier, is_dag_level
 from airflow_sales_provider.operators.slack import SlackNotifyOperator
-
-
-@pytest.fixture
-def logs(caplog, capfd):
-    """Everything logged: stdlib records (Airflow 2) and structlog's console output (Airflow 3)."""
-    caplog.set_level(logging.INFO)
-
-    def read() -> str:
-        out, err = capfd.readouterr()
-        return caplog.text + out + err
-
-    return read
 
 
 @pytest.fixture
@@ -29,21 +15,21 @@ def no_slack_conn(monkeypatch):
 
 
 class TestNotifier:
-    def test_summary_mode_skips_task_level_calls(self, logs):
+    def test_summary_mode_skips_task_level_calls(self, all_output):
         notifier = SlackNotifier(slack_webhook_conn_id="slack_missing", summary=True)
 
         notifier({"dag": None, "ti": None, "run_id": "r1"})
 
-        output = logs()
+        output = all_output()
         assert "summary mode: task-level call skipped" in output
         assert "not sent" not in output
 
-    def test_a_failing_send_is_a_warning_never_an_exception(self, logs, no_slack_conn):
+    def test_a_failing_send_is_a_warning_never_an_exception(self, all_output, no_slack_conn):
         notifier = SlackNotifier(slack_webhook_conn_id=no_slack_conn, include_data_quality=False)
 
         notifier({"dag": None, "ti": None, "run_id": None, "exception": RuntimeError("boom")})  # no raise
 
-        output = logs()
+        output = all_output()
         assert "Slack notification was not sent" in output
         assert "slack_missing" in output  # says which connection
 
@@ -55,9 +41,9 @@ class TestNotifier:
         # The same notifier object serves every task of a DAG: its templates stay templates.
         assert notifier.text == "run {{ ds }}"
 
-    def test_sla_miss_style_calls_are_ignored(self, logs):
+    def test_sla_miss_style_calls_are_ignored(self, all_output):
         SlackNotifier()(None, [], [], [], [])
-        assert "ignored a 5-argument call" in logs()
+        assert "ignored a 5-argument call" in all_output()
 
     @pytest.mark.parametrize(
         ("context", "expected"),

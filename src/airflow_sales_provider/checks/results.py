@@ -9,13 +9,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from airflow_sales_provider.checks.spec import Partition
 
 #: XCom key the operator pushes its results under (read by the Slack notifier).
 XCOM_KEY = "data_quality"
 _MAX_TEXT = 200
+#: status spellings a reader of the XCom accepts (the operator writes passed / warned / failed).
+_STATUS_SPELLINGS = {
+    **dict.fromkeys(("failed", "fail", "error", "errored"), "failed"),
+    **dict.fromkeys(("warned", "warn", "warning"), "warned"),
+    **dict.fromkeys(("passed", "pass", "ok", "success", "succeeded"), "passed"),
+}
 
 
 def json_safe(value: Any) -> Any:
@@ -68,6 +74,27 @@ class CheckResult:
         if self.passed:
             return "passed"
         return "warned" if self.severity == "warn" else "failed"
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], index: int = 0) -> CheckResult:
+        """Read one entry of the XCom's ``checks`` (what :meth:`as_dict` wrote, or a looser shape)."""
+        check = str(raw.get("check") or "")
+        column = raw.get("column")
+        name = raw.get("name") or "_".join(str(p) for p in (check, column) if p) or f"check_{index + 1}"
+        severity = str(raw.get("severity") or "fail")
+        status = _STATUS_SPELLINGS.get(str(raw.get("status") or "").strip().lower())
+        if status is None:
+            passed = bool(raw.get("passed", True))
+            status = "passed" if passed else "warned" if severity.lower().startswith("warn") else "failed"
+        return cls(
+            name=str(name),
+            check=check,
+            column=None if column is None else str(column),
+            observed=raw.get("observed"),
+            expected=raw.get("expected"),  # type: ignore[arg-type]
+            passed=status == "passed",
+            severity={"warned": "warn", "failed": "fail"}.get(status, severity),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

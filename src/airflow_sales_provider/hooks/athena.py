@@ -12,11 +12,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_sales_provider.compat import BaseHook
+from airflow_sales_provider.objects import parse_s3_uri
 from airflow_sales_provider.reports.athena import (
     QueryStatus,
     count_csv_rows,
     iter_jsonl_lines,
-    parse_s3_uri,
 )
 
 if TYPE_CHECKING:

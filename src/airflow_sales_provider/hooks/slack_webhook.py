@@ -149,14 +149,12 @@ class SalesSlackWebhookHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        from airflow_sales_provider.get_provider_info import SLACK_WEBHOOK_FORM as form
+
         return {
-            "hidden_fields": ["schema", "login", "port"],
-            "relabeling": {"host": "Webhook host (for a bare token)", "password": "Webhook URL or token"},
-            "placeholders": {
-                "host": DEFAULT_WEBHOOK_HOST,
-                "password": "https://hooks.slack.com/services/T000/B000/XXXX  or  T000/B000/XXXX",
-                "extra": '{"timeout": 10, "max_delivery_time": 60}',
-            },
+            "hidden_fields": list(form["hidden-fields"]),
+            "relabeling": dict(form["relabeling"]),
+            "placeholders": dict(form["placeholders"]),
         }
 
     @cached_property

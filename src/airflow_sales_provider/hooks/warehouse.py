@@ -15,44 +15,40 @@ import io
 import json
 import re
 import zlib
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_sales_provider.compat import BaseHook
-from airflow_sales_provider.ledger import normalise_etag
+from airflow_sales_provider.objects import Probe, S3Object, normalise_etag, split_s3_uri
 from airflow_sales_provider.sql.dialects import dialect_for_conn_type
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
+    from airflow_sales_provider.load.plan import LoadJob
     from airflow_sales_provider.sql.dialects import Dialect
+
+__all__ = [
+    "IterStream",
+    "JsonLinesError",
+    "Probe",
+    "S3Object",
+    "S3ObjectChangedError",
+    "S3SourceHook",
+    "copy_from_stream",
+    "iter_lines",
+    "json_lines_to_copy_text",
+    "split_s3_uri",
+    "warehouse_hook_and_dialect",
+]
 
 PROBE_BYTES = 64 * 1024
 CHUNK_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-@dataclass(frozen=True)
-class S3Object:
-    """One S3 object of a load: key, size and ETag (bare, without S3's quotes)."""
-
-    key: str
-    size: int | None = None
-    etag: str | None = None
-
-
 class S3ObjectChangedError(RuntimeError):
     """The object was overwritten between listing and loading."""
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What the first bytes of an object say: gzip or not, the CSV header, whether it has any data."""
-
-    gzip: bool
-    header: list[str] | None
-    empty: bool
 
 
 class S3SourceHook(BaseHook):
@@ -139,6 +135,26 @@ class S3SourceHook(BaseHook):
             raise
 
     # -- probing and streaming -------------------------------------------------------------------------
+    def probe_load(self, job: LoadJob, bucket: str, objects: Sequence[S3Object]) -> dict[str, Probe]:
+        """:meth:`probe` each object of a load, checked against the job (compression, emptiness)."""
+        if job.format.format == "parquet":
+            return {}
+        fmt = job.format
+        probes = {
+            o.key: self.probe(bucket, o, csv_header=job.csv_header, delimiter=fmt.delimiter, quote=fmt.quote)
+            for o in objects
+        }
+        for key in job.check_probes(bucket, probes):
+            self.log.warning("s3://%s/%s is empty: recorded as loaded with 0 rows", bucket, key)
+        return probes
+
+    def write_manifest(self, uri: str, bucket: str, objects: Sequence[S3Object]) -> str:
+        """Write the COPY manifest naming exactly ``objects``; its URI."""
+        from airflow_sales_provider.load.redshift import manifest_body
+
+        self.put_json(uri, manifest_body(bucket, objects))
+        return uri
+
     def probe(self, bucket: str, obj: S3Object, *, csv_header: bool, delimiter: str, quote: str) -> Probe:
         """Read the first bytes of an object (one ranged GET): compression, header, emptiness."""
         if obj.size == 0:
@@ -374,10 +390,3 @@ def copy_from_stream(cursor: Any, sql: str, stream: Any) -> int:
             while chunk := stream.read(CHUNK_BYTES):
                 copy.write(chunk)
     return int(cursor.rowcount)
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key

@@ -10,11 +10,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_sales_provider.objects import normalise_etag
 from airflow_sales_provider.sql.identifiers import parse_qualified, quote_qualified
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
+
+__all__ = [
+    "COLUMNS",
+    "COPY_COMMIT_COLUMNS",
+    "DEFAULT_LEDGER_TABLE",
+    "LedgerEntry",
+    "create_table_sql",
+    "delete_for_reload_sql",
+    "forget_target_sql",
+    "insert_from_copy_sql",
+    "insert_sql",
+    "ledger_identifier",
+    "loaded_objects_sql",
+    "normalise_etag",
+]
 
 DEFAULT_LEDGER_TABLE = "sales_load_ledger"
 
@@ -31,14 +47,19 @@ COLUMNS = (
     "loaded_at",
 )
 
+#: the columns :func:`insert_from_copy_sql` binds (Redshift counts the rows and stamps the time itself).
+COPY_COMMIT_COLUMNS = tuple(c for c in COLUMNS if c not in ("row_count", "loaded_at"))
+
 
 @dataclass(frozen=True)
 class LedgerEntry:
+    """One ledger row: this object (bucket, key, ETag) was loaded into ``target_table`` by this run."""
+
     target_table: str
     bucket: str
     s3_key: str
-    etag: str
-    size_bytes: int
+    etag: str | None
+    size_bytes: int | None
     row_count: int
     dag_id: str | None
     run_id: str | None
@@ -46,7 +67,12 @@ class LedgerEntry:
     loaded_at: datetime
 
     def as_row(self) -> tuple[Any, ...]:
+        """Parameters of :func:`insert_sql`."""
         return tuple(getattr(self, c) for c in COLUMNS)
+
+    def as_copy_commit_row(self, uri: str) -> tuple[Any, ...]:
+        """Parameters of :func:`insert_from_copy_sql`: the row without the counts Redshift fills in."""
+        return (*(getattr(self, c) for c in COPY_COMMIT_COLUMNS), uri)
 
 
 def ledger_identifier(ledger_table: str = DEFAULT_LEDGER_TABLE, default_schema: str | None = None) -> str:
@@ -97,21 +123,15 @@ def delete_for_reload_sql(
     return sql, [target_table, bucket, *keys]
 
 
-def normalise_etag(etag: str) -> str:
-    """S3 returns ETags in double quotes; the ledger stores them bare."""
-    return etag.strip('"')
-
-
 def insert_from_copy_sql(ledger: str) -> str:
     """Redshift: a ledger row whose ``row_count`` is read from the COPY's own per-file bookkeeping.
 
     Parameters as :func:`insert_sql` but without ``row_count`` and ``loaded_at``, then the file's
     ``s3://`` URI, which ``stl_load_commits`` names (space-padded) for each file of the last COPY.
     """
-    columns = [c for c in COLUMNS if c not in ("row_count", "loaded_at")]
-    values = ", ".join(["%s"] * len(columns))
+    values = ", ".join(["%s"] * len(COPY_COMMIT_COLUMNS))
     return (
-        f"INSERT INTO {ledger} ({', '.join(columns)}, row_count, loaded_at) "
+        f"INSERT INTO {ledger} ({', '.join(COPY_COMMIT_COLUMNS)}, row_count, loaded_at) "
         f"SELECT {values}, COALESCE(SUM(lines_scanned), 0), GETDATE() FROM stl_load_commits "
         "WHERE query = pg_last_copy_id() AND TRIM(filename) = %s"
     )

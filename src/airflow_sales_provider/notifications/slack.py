@@ -7,14 +7,10 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_sales_provider.compat import (
-    BaseNotifier,
-    context_value,
-    dag_run_url,
-    run_task_instances,
-    run_xcom_values,
-)
+from airflow_sales_provider.checks.results import XCOM_KEY as DATA_QUALITY_XCOM_KEY
+from airflow_sales_provider.compat import BaseNotifier, context_value
 from airflow_sales_provider.hooks.slack_webhook import SalesSlackWebhookHook
+from airflow_sales_provider.notifications.run_state import dag_run_url, run_task_instances, run_xcom_values
 from airflow_sales_provider.notifications.slack_message import (
     RunSummary,
     TaskOutcome,
@@ -28,7 +24,6 @@ if TYPE_CHECKING:
 
     from airflow_sales_provider.hooks.slack_webhook import DeliveryResult
 
-DATA_QUALITY_XCOM_KEY = "data_quality"
 SUMMARY_CONTEXT_KEY = "slack_summary"
 FAILED_STATES = ("failed", "upstream_failed")
 

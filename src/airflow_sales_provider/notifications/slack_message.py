@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_sales_provider.checks.results import CheckResult
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -53,20 +55,6 @@ STATUS_STYLES: dict[str, StatusStyle] = {
 def status_style(status: str) -> StatusStyle:
     """Emoji and word for a state; unknown states are shown as they are."""
     return STATUS_STYLES.get(status, StatusStyle(":grey_question:", status.replace("_", " ").capitalize()))
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One data-quality check result, as the data-quality operator pushes it to XCom."""
-
-    name: str
-    check: str = ""
-    column: str | None = None
-    observed: Any = None
-    expected: Any = None
-    passed: bool = True
-    severity: str = "fail"
-    status: str = "passed"  # normalised: "passed", "failed" or "warned"
 
 
 @dataclass(frozen=True)
@@ -205,24 +193,6 @@ def _code(text: str) -> str:
 
 
 # -- data-quality XCom ----------------------------------------------------------------------------------
-_FAILED_STATUSES = {"failed", "fail", "error", "errored"}
-_WARNED_STATUSES = {"warned", "warn", "warning"}
-_PASSED_STATUSES = {"passed", "pass", "ok", "success", "succeeded"}
-
-
-def _normalise_status(raw: Mapping[str, Any]) -> str:
-    status = str(raw.get("status") or "").strip().lower()
-    if status in _FAILED_STATUSES:
-        return "failed"
-    if status in _WARNED_STATUSES:
-        return "warned"
-    if status in _PASSED_STATUSES:
-        return "passed"
-    if raw.get("passed", True):
-        return "passed"
-    return "warned" if str(raw.get("severity") or "fail").lower().startswith("warn") else "failed"
-
-
 def parse_data_quality(task_id: str, value: Any) -> DataQualityReport | None:
     """Read a ``data_quality`` XCom value; anything not shaped like one gives ``None``.
 
@@ -235,25 +205,7 @@ def parse_data_quality(task_id: str, value: Any) -> DataQualityReport | None:
     raw_checks = value.get("checks")
     if not isinstance(raw_checks, Sequence) or isinstance(raw_checks, (str, bytes)):
         return None
-    checks = []
-    for index, raw in enumerate(raw_checks):
-        if not isinstance(raw, Mapping):
-            continue
-        check = str(raw.get("check") or "")
-        column = raw.get("column")
-        name = raw.get("name") or "_".join(str(p) for p in (check, column) if p) or f"check_{index + 1}"
-        checks.append(
-            CheckResult(
-                name=str(name),
-                check=check,
-                column=None if column is None else str(column),
-                observed=raw.get("observed"),
-                expected=raw.get("expected"),
-                passed=bool(raw.get("passed", True)),
-                severity=str(raw.get("severity") or "fail"),
-                status=_normalise_status(raw),
-            )
-        )
+    checks = [CheckResult.from_dict(raw, i) for i, raw in enumerate(raw_checks) if isinstance(raw, Mapping)]
     summary = value.get("summary")
     table = value.get("table")
     partition = value.get("partition")

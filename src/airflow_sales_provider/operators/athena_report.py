@@ -13,6 +13,8 @@ from airflow_sales_provider.compat import (
     conf,
     context_value,
 )
+from airflow_sales_provider.errors import fail_at_once
+from airflow_sales_provider.objects import parse_s3_uri
 from airflow_sales_provider.reports.athena import (
     COST_EXCEEDED,
     DONE,
@@ -27,18 +29,12 @@ from airflow_sales_provider.reports.athena import (
     decide,
     failure_message,
     next_client_request_token,
-    parse_s3_uri,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    # compat.py does not export Context (yet); the task context type is typing-only here.
-    try:
-        from airflow.sdk import Context
-    except ImportError:  # Airflow 2
-        from airflow.utils.context import Context  # type: ignore[no-redef,attr-defined]
-
+    from airflow_sales_provider.compat import Context
     from airflow_sales_provider.hooks.athena import AthenaReportHook
 
 
@@ -132,7 +128,10 @@ class AthenaReportOperator(BaseOperator):
     # --- execution -----------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
-        self._validate()
+        try:
+            self._validate()
+        except ValueError as exc:  # a configuration mistake: retrying cannot help
+            raise fail_at_once(exc) from exc
         ti = context_value(context, "ti")
         token = client_request_token(
             self.dag_id,

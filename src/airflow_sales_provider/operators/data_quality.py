@@ -7,6 +7,7 @@ import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_sales_provider.checks.results import XCOM_KEY
 from airflow_sales_provider.compat import (
     AirflowException,
     AirflowFailException,
@@ -17,16 +18,15 @@ from airflow_sales_provider.compat import (
 
 # The spec parser, compiler and history builders are imported where a task runs them, not here:
 # a DAG file that only builds this operator does not pay for them at every parse.
-XCOM_KEY = "data_quality"
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.providers.common.sql.hooks.sql import DbApiHook
-    from airflow.sdk import Context  # Airflow 3 types; Any for mypy on Airflow 2
 
     from airflow_sales_provider.checks import CheckResult, Partition, Query
     from airflow_sales_provider.checks.spec import Check
+    from airflow_sales_provider.compat import Context
     from airflow_sales_provider.sql.dialects import Dialect
 
 _MAX_ERROR = 300

@@ -1,139 +1,55 @@
 """Exactly-once loads of S3 files into Redshift or PostgreSQL: :class:`RedshiftLoadOperator`.
 
+The operator validates its options and dispatches; :mod:`airflow_sales_provider.load.plan` decides,
+:class:`~airflow_sales_provider.hooks.redshift_load.WarehouseLoadHook` (SQL connections) and
+:class:`~airflow_sales_provider.hooks.redshift_data.RedshiftDataLoadHook` (Data API) do the I/O.
+
 .. seealso:: ``docs/redshift-load.md`` (modes, the ledger, when to use which).
 """
 
 from __future__ import annotations
 
-import ast
-import json
-import re
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_sales_provider.compat import AirflowException, BaseOperator, conf, context_value
-from airflow_sales_provider.hooks.warehouse import S3Object, S3SourceHook, split_s3_uri
-from airflow_sales_provider.ledger import (
-    DEFAULT_LEDGER_TABLE,
-    create_table_sql,
-    forget_target_sql,
-    insert_from_copy_sql,
-    insert_sql,
-    ledger_identifier,
-    loaded_objects_sql,
-    normalise_etag,
+from airflow_sales_provider.arrival.xcom import S3KeySelection, parse_s3_keys
+from airflow_sales_provider.compat import AirflowNotFoundException, BaseOperator, conf, context_value
+from airflow_sales_provider.errors import fail_at_once
+from airflow_sales_provider.hooks.redshift_load import LoadError, WarehouseLoadHook
+from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE
+from airflow_sales_provider.load.options import METHODS, load_job
+from airflow_sales_provider.load.plan import LoadDataError, LoadJob, LoadResult, RunInfo, load_metadata
+from airflow_sales_provider.load.redshift import (
+    RUNNING_STATES,
+    ledger_records,
+    redshift_statements,
+    rows_loaded,
+    translate_load_errors,
 )
-from airflow_sales_provider.sql.identifiers import InvalidIdentifierError, validate_identifier
-from airflow_sales_provider.sql.load import (
-    COMPRESSIONS,
-    MODES,
-    FormatOptions,
-    LoadConfigError,
-    LoadPlan,
-    Statement,
-    create_stage_sql,
-    drop_stage_sql,
-    inline_params,
-    mode_sql,
-    partition_violations_sql,
-    postgres_copy_sql,
-    redshift_copy_sql,
-    redshift_load_errors_sql,
-    table_columns_sql,
-)
+from airflow_sales_provider.objects import split_s3_uri
+from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
+from airflow_sales_provider.sql.load import FormatOptions, LoadConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow_sales_provider.compat import Context
-    from airflow_sales_provider.hooks.warehouse import Probe
+    from airflow_sales_provider.hooks.redshift_data import RedshiftDataLoadHook
+    from airflow_sales_provider.hooks.warehouse import S3SourceHook
+    from airflow_sales_provider.objects import S3Object
     from airflow_sales_provider.sql.dialects import Dialect
+    from airflow_sales_provider.sql.load import LoadPlan, Statement
 
-METHODS = ("sql", "data_api")
-RUNNING_STATES = ("SUBMITTED", "PICKED", "STARTED")
-_COPY_CONTEXT = re.compile(r"line (\d+)(?:, column ([^:]+))?")
-
-
-class LoadError(AirflowException):
-    """The load failed and was rolled back: the target table and the ledger are unchanged."""
-
-
-class S3KeySelection:
-    """What ``s3_keys`` named: objects (with size/ETag when known), a bucket, or a manifest to read."""
-
-    def __init__(
-        self, objects: list[S3Object], bucket: str | None = None, manifest_uri: str | None = None
-    ) -> None:
-        self.objects = objects
-        self.bucket = bucket
-        self.manifest_uri = manifest_uri
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, S3KeySelection) and vars(self) == vars(other)
-
-    def __repr__(self) -> str:
-        return f"S3KeySelection({self.objects!r}, bucket={self.bucket!r}, manifest_uri={self.manifest_uri!r})"
-
-
-def parse_s3_keys(value: Any) -> S3KeySelection:
-    """Read ``s3_keys`` in every shape the arrival sensor's XCom can take.
-
-    Accepted: a list of keys; a list of ``{"key", "size", "etag"}`` dicts; the sensor's whole return
-    value ``{"bucket", "prefix", "keys": [...]}`` or ``{"bucket", "prefix", "manifest_uri", "key_count"}``;
-    or any of these rendered to a string (template rendering without native objects), parsed as JSON or a
-    Python literal (``ast.literal_eval``, never ``eval``). A plain string that is neither is one key.
-    """
-    if isinstance(value, str):
-        text = value.strip()
-        if text[:1] in ("[", "{", "("):
-            parsed: Any = None
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                try:
-                    parsed = ast.literal_eval(text)
-                except (ValueError, SyntaxError) as exc:
-                    raise LoadConfigError(
-                        f"s3_keys {value[:200]!r} looks like a list or dict but does not parse: {exc}"
-                    ) from None
-            return parse_s3_keys(parsed)
-        if not text:
-            raise LoadConfigError("s3_keys is an empty string")
-        if text == "None":  # an XCom that was never pushed, rendered without native objects
-            return S3KeySelection([])
-        return S3KeySelection([S3Object(text)])
-    if isinstance(value, Mapping):
-        bucket = value.get("bucket")
-        if bucket is not None and not isinstance(bucket, str):
-            raise LoadConfigError(f"s3_keys bucket must be a string, got {bucket!r}")
-        if value.get("manifest_uri"):
-            return S3KeySelection([], bucket=bucket, manifest_uri=str(value["manifest_uri"]))
-        if "keys" not in value:
-            raise LoadConfigError(
-                f"s3_keys dict must have 'keys' or 'manifest_uri' (the S3 arrival sensor's XCom), "
-                f"got keys {sorted(value)}"
-            )
-        inner = parse_s3_keys(list(value["keys"]))
-        return S3KeySelection(inner.objects, bucket=bucket)
-    if isinstance(value, (list, tuple)):
-        objects = []
-        for item in value:
-            if isinstance(item, str) and item:
-                objects.append(S3Object(item))
-            elif isinstance(item, Mapping) and isinstance(item.get("key"), str) and item["key"]:
-                size = item.get("size")
-                etag = item.get("etag")
-                objects.append(
-                    S3Object(
-                        item["key"],
-                        int(size) if size is not None else None,
-                        normalise_etag(str(etag)) if etag else None,
-                    )
-                )
-            else:
-                raise LoadConfigError(f"s3_keys item {item!r} is neither a key nor a {{'key': ...}} dict")
-        return S3KeySelection(objects)
-    raise LoadConfigError(f"s3_keys must be a list, a dict or a string, got {type(value).__name__}")
+__all__ = [
+    "METHODS",
+    "RUNNING_STATES",
+    "LoadError",
+    "RedshiftLoadOperator",
+    "S3KeySelection",
+    "ledger_records",
+    "parse_s3_keys",
+    "translate_load_errors",
+]
 
 
 class RedshiftLoadOperator(BaseOperator):
@@ -152,7 +68,7 @@ class RedshiftLoadOperator(BaseOperator):
     :param pattern: glob on the full key for ``s3_prefix`` listings, e.g. ``"*.csv.gz"`` (templated).
     :param schema: target schema (templated).
     :param columns: the columns the files provide (templated); default: from the CSV header, or all the
-        table's columns.
+        table's columns. A single name is a one-element list.
     :param redshift_conn_id: a ``redshift`` or ``postgres`` connection (templated).
     :param aws_conn_id: AWS connection for S3 and the Data API (templated).
     :param format: ``csv``, ``json`` or ``parquet`` (Redshift only).
@@ -167,13 +83,16 @@ class RedshiftLoadOperator(BaseOperator):
     :param mode: ``append``, ``replace_partition``, ``upsert`` or ``truncate_insert`` (templated).
     :param partition_column: column of the partition to replace (templated).
     :param partition_value: value of that partition, bound as a parameter (templated), e.g. ``"{{ ds }}"``.
-    :param upsert_keys: key columns for ``upsert`` (templated).
+    :param upsert_keys: key columns for ``upsert`` (templated); a single name is a one-element list.
     :param order_by: which duplicate of a key is the latest (``"col"``, ``"col DESC"``); bare columns sort
-        descending; default on PostgreSQL: the last row loaded (templated).
+        descending; default on PostgreSQL: the last row loaded (templated); one item is a one-element list.
     :param ledger: record loaded objects and skip those already loaded (default ``True``).
     :param ledger_table: ledger table, ``table`` or ``schema.table`` (templated).
     :param force_reload: load objects even if the ledger has them.
     :param allow_empty: skip empty files (and an empty selection) with a warning; ``False``: fail.
+    :param allow_missing_columns: without ``columns``, a table column (without a default) that a CSV
+        file's header lacks is schema drift and fails the load before any data moves; ``True`` loads
+        such nullable columns as NULL (NOT NULL columns without a default must always be there).
     :param method: Redshift only: ``sql`` (a SQL connection) or ``data_api`` (Redshift Data API).
     :param iam_role_arn: Redshift only: role COPY reads S3 with (templated); default: the AWS connection's
         ``role_arn`` extra. Access keys are never written into SQL.
@@ -241,6 +160,7 @@ class RedshiftLoadOperator(BaseOperator):
         ledger_table: str = DEFAULT_LEDGER_TABLE,
         force_reload: bool = False,
         allow_empty: bool = True,
+        allow_missing_columns: bool = False,
         method: str = "sql",
         iam_role_arn: str | None = None,
         region: str | None = None,
@@ -279,6 +199,7 @@ class RedshiftLoadOperator(BaseOperator):
         self.ledger_table = ledger_table
         self.force_reload = force_reload
         self.allow_empty = allow_empty
+        self.allow_missing_columns = allow_missing_columns
         self.method = method
         self.iam_role_arn = iam_role_arn
         self.region = region
@@ -288,52 +209,64 @@ class RedshiftLoadOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.max_files_in_xcom = max_files_in_xcom
         self._statement_id: str | None = None
-        self._copying: str | None = None
-        self._conn: Any = None
 
     # -- hooks -------------------------------------------------------------------------------------------
     @cached_property
+    def hook(self) -> WarehouseLoadHook:
+        """Loads over the ``redshift_conn_id`` SQL connection (PostgreSQL streaming, Redshift COPY)."""
+        return WarehouseLoadHook(redshift_conn_id=self.redshift_conn_id, aws_conn_id=self.aws_conn_id)
+
+    @cached_property
+    def data_api(self) -> RedshiftDataLoadHook:
+        """Loads through the Redshift Data API (``method="data_api"``)."""
+        from airflow_sales_provider.hooks.redshift_data import RedshiftDataLoadHook
+
+        return RedshiftDataLoadHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region, data_api_kwargs=self.data_api_kwargs
+        )
+
+    @property
     def source(self) -> S3SourceHook:
-        return S3SourceHook(aws_conn_id=self.aws_conn_id)
-
-    @cached_property
-    def warehouse(self) -> tuple[Any, Dialect]:
-        """The connection's hook (PostgresHook / RedshiftSQLHook) and its SQL dialect."""
-        from airflow_sales_provider.hooks.warehouse import warehouse_hook_and_dialect
-
-        return warehouse_hook_and_dialect(self.redshift_conn_id)
-
-    @cached_property
-    def data_api(self) -> Any:
-        from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
-
-        return RedshiftDataHook(aws_conn_id=self.aws_conn_id, region_name=self.region)
+        return self.hook.source
 
     # -- entry points ------------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
-        self._validate()
-        if self.method == "data_api":
-            from airflow_sales_provider.sql.dialects import RedshiftDialect
+        try:
+            job = self._validate()
+            if self.method == "data_api":
+                attached = self._reattach(context)
+                if attached is not None:
+                    return attached
+            dialect = self._dialect()
+            if self.format == "parquet" and not dialect.supports_parquet:
+                raise LoadConfigError(
+                    f"format='parquet' is only supported on Redshift; connection {self.redshift_conn_id!r} "
+                    f"is {dialect.name}: convert the files to CSV or JSON"
+                )
+            bucket, objects = self._resolve_objects()
+            if not objects:
+                return self._nothing_to_load(job, bucket, reason="no S3 objects matched")
+            return self._load(context, job, dialect, bucket, objects)
+        except (LoadConfigError, InvalidIdentifierError) as exc:
+            raise fail_at_once(exc) from exc
+        except LoadDataError as exc:
+            raise LoadError(str(exc)) from exc
 
-            dialect: Dialect = RedshiftDialect()
-            attached = self._reattach(context)
-            if attached is not None:
-                return attached
-        else:
-            dialect = self.warehouse[1]
-        if self.format == "parquet" and not dialect.supports_parquet:
-            raise LoadConfigError(
-                f"format='parquet' is only supported on Redshift; connection {self.redshift_conn_id!r} is "
-                f"{dialect.name}: convert the files to CSV or JSON"
-            )
-        bucket, objects = self._resolve_objects()
-        if not objects:
-            return self._nothing_to_load(bucket, reason="no S3 objects matched")
+    def _load(
+        self, context: Context, job: LoadJob, dialect: Dialect, bucket: str, objects: list[S3Object]
+    ) -> dict[str, Any]:
+        run = self._run_info(context)
         if self.method == "data_api":
-            return self._load_data_api(context, dialect, bucket, objects)
+            return self._load_data_api(context, job.with_role(self._iam_role()), bucket, objects)
         if dialect.copy_from_s3:
-            return self._load_redshift_sql(context, dialect, bucket, objects)
-        return self._load_postgres(context, dialect, bucket, objects)
+            manifest_uri = f"{self._manifest_base(bucket)}manifests/{run.path()}.manifest"
+            result = self.hook.load_redshift(
+                job.with_role(self._iam_role()), bucket, objects, run, manifest_uri
+            )
+        else:
+            result = self.hook.load_postgres(job, bucket, objects, run)
+        extra = {"manifest_uri": result.manifest_uri} if dialect.copy_from_s3 and result.loaded else {}
+        return self._metadata(job, bucket, result, **extra)
 
     def execute_complete(
         self, context: Context, event: dict[str, Any], meta: dict[str, Any]
@@ -349,77 +282,50 @@ class RedshiftLoadOperator(BaseOperator):
                 "and the ledger are unchanged. Rejected rows are listed in "
                 "sys_load_error_detail/stl_load_errors."
             )
-        return self._finish_data_api(meta, event.get("result_rows") or [])
+        meta = {**meta, "rows_loaded": rows_loaded(meta, event.get("result_rows") or [])}
+        self.log.info("Redshift statement %s finished: %s", meta["statement_id"], meta.get("rows_loaded"))
+        return meta
 
     def on_kill(self) -> None:
         """Cancel what runs: the Data API statement, or the SQL connection's current statement.
 
         A cancelled COPY aborts the load's transaction, which then rolls back: nothing is half-loaded.
         """
-        cancel = getattr(self._conn, "cancel", None)
-        if callable(cancel):
-            self.log.info("cancelling the running load statement on %s", self.redshift_conn_id)
+        if "hook" in self.__dict__:
             try:
-                cancel()
+                if self.hook.cancel():
+                    self.log.info("cancelled the running load statement on %s", self.redshift_conn_id)
             except Exception:
                 self.log.exception("could not cancel the load statement")
         if self._statement_id:
             self.log.info("cancelling Redshift statement %s", self._statement_id)
             try:
-                self.data_api.conn.cancel_statement(Id=self._statement_id)
+                self.data_api.cancel(self._statement_id)
             except Exception:
                 self.log.exception("could not cancel Redshift statement %s", self._statement_id)
 
-    # -- validation and planning -------------------------------------------------------------------------
-    def _validate(self) -> None:
-        if self.mode not in MODES:
-            raise LoadConfigError(f"mode {self.mode!r} is not supported: use one of {', '.join(MODES)}")
-        if self.method not in METHODS:
-            raise LoadConfigError(f"method {self.method!r} is not supported: use one of {', '.join(METHODS)}")
-        if self.compression not in COMPRESSIONS:
-            raise LoadConfigError(f"compression {self.compression!r}: use one of {', '.join(COMPRESSIONS)}")
-        validate_identifier(self.table, "table")
-        if self.schema:
-            validate_identifier(self.schema, "schema")
-        for column in self.columns or ():
-            validate_identifier(column, "column")
-        if self.mode == "replace_partition":
-            if not self.partition_column or self.partition_value in (None, ""):
-                raise LoadConfigError("mode='replace_partition' needs partition_column and partition_value")
-            validate_identifier(self.partition_column, "partition_column")
-        if self.mode == "upsert" and not self.upsert_keys:
-            raise LoadConfigError("mode='upsert' needs upsert_keys (the columns that identify a row)")
-        if self.ledger:
-            ledger_identifier(self.ledger_table, self.schema)
-        if (
-            isinstance(self.upsert_keys, str)
-            or isinstance(self.order_by, str)
-            or isinstance(self.columns, str)
-        ):
-            raise LoadConfigError("columns, upsert_keys and order_by must be lists of column names")
-        if self.method == "data_api":
-            kwargs = self.data_api_kwargs or {}
-            if not kwargs.get("database") or not (
-                kwargs.get("cluster_identifier") or kwargs.get("workgroup_name")
-            ):
-                raise LoadConfigError(
-                    "method='data_api' needs data_api_kwargs with 'database' and 'cluster_identifier' "
-                    "or 'workgroup_name'"
-                )
-            unknown = set(kwargs) - {
-                "database",
-                "cluster_identifier",
-                "workgroup_name",
-                "db_user",
-                "secret_arn",
-            }
-            if unknown:
-                raise LoadConfigError(f"data_api_kwargs has unknown keys {sorted(unknown)}")
-            if not self.columns:
-                raise LoadConfigError(
-                    "method='data_api' needs columns (the Data API path does not read the table)"
-                )
-        self._format_options(gzip=False)
+    # -- validation ----------------------------------------------------------------------------------------
+    def _validate(self) -> LoadJob:
+        """The rendered options as a :class:`LoadJob`; every configuration mistake raised here, at once."""
+        return load_job(
+            table=self.table,
+            schema=self.schema,
+            columns=self.columns,
+            mode=self.mode,
+            method=self.method,
+            format=self._format_options(gzip=False),
+            compression=self.compression,
+            partition_column=self.partition_column,
+            partition_value=self.partition_value,
+            upsert_keys=self.upsert_keys,
+            order_by=self.order_by,
+            ledger_table=self.ledger_table if self.ledger else None,
+            force_reload=self.force_reload,
+            allow_empty=self.allow_empty,
+            allow_missing_columns=self.allow_missing_columns,
+            region=self.region,
+            data_api_kwargs=self.data_api_kwargs,
+        )
 
     def _format_options(self, gzip: bool) -> FormatOptions:
         return FormatOptions(
@@ -432,8 +338,33 @@ class RedshiftLoadOperator(BaseOperator):
             time_format=self.time_format,
             json_paths=self.json_paths,
             gzip=gzip,
-        ).validate()
+        )
 
+    def _dialect(self) -> Dialect:
+        if self.method == "data_api":
+            from airflow_sales_provider.sql.dialects import RedshiftDialect
+
+            return RedshiftDialect()
+        try:
+            return self.hook.dialect
+        except AirflowNotFoundException as exc:
+            raise LoadConfigError(f"warehouse connection {self.redshift_conn_id!r} is not defined") from exc
+        except ValueError as exc:  # the connection's type is not a warehouse
+            raise LoadConfigError(f"redshift_conn_id {self.redshift_conn_id!r}: {exc}") from exc
+
+    def _iam_role(self) -> str:
+        if self.iam_role_arn:
+            return self.iam_role_arn
+        if self.aws_conn_id:
+            role = self.source.get_connection(self.aws_conn_id).extra_dejson.get("role_arn")
+            if role:
+                return str(role)
+        raise LoadConfigError(
+            "Redshift COPY needs iam_role_arn (or a 'role_arn' extra on the AWS connection): "
+            "access keys are never written into COPY SQL"
+        )
+
+    # -- what to load --------------------------------------------------------------------------------------
     def _resolve_objects(self) -> tuple[str, list[S3Object]]:
         bucket = self.s3_bucket
         if self.s3_keys not in (None, "", []):
@@ -465,410 +396,15 @@ class RedshiftLoadOperator(BaseOperator):
         self.log.info("%s S3 objects selected in bucket %s", len(described), bucket)
         return bucket, described
 
-    def _probe(self, bucket: str, objects: Sequence[S3Object]) -> dict[str, Probe]:
-        if self.format == "parquet":
-            return {}
-        probes = {
-            o.key: self.source.probe(
-                bucket,
-                o,
-                csv_header=bool(self.header) and self.format == "csv",
-                delimiter=self.delimiter,
-                quote=self.quote,
-            )
-            for o in objects
-        }
-        if self.compression == "gzip":
-            plain = [k for k, p in probes.items() if not p.gzip and not p.empty]
-            if plain:
-                raise LoadError(f"compression='gzip' but these objects are not gzip: {plain[:10]}")
-        empty = [k for k, p in probes.items() if p.empty]
-        if empty and not self.allow_empty:
-            raise LoadError(
-                f"{len(empty)} empty file(s) and allow_empty=False: "
-                + ", ".join(f"s3://{bucket}/{k}" for k in empty[:10])
-            )
-        for key in empty:
-            self.log.warning("s3://%s/%s is empty: recorded as loaded with 0 rows", bucket, key)
-        return probes
-
-    def _plan(
-        self,
-        bucket: str,
-        probes: Mapping[str, Probe],
-        table_columns: Sequence[tuple[str, bool]] | None,
-        *,
-        ordered_header: bool,
-    ) -> LoadPlan:
-        """Decide the loaded columns and check every file's header against them (schema drift)."""
-        names = [c for c, _ in table_columns or ()]
-        if table_columns is not None and not names:
-            raise LoadError(f"table {self._target_name()} does not exist or has no columns")
-        explicit = list(self.columns) if self.columns else None
-        expected = explicit or names
-        file_columns: list[str] | None = None
-        if self.format == "csv" and self.header:
-            for key, probe in probes.items():
-                if probe.empty or probe.header is None:
-                    continue
-                header = probe.header
-                problems = self._drift(header, expected, table_columns if not explicit else None)
-                if problems:
-                    raise LoadError(
-                        f"schema drift in s3://{bucket}/{key} (checked before loading anything): {problems}. "
-                        f"Expected columns {expected}; fix the file or set columns=..."
-                    )
-                if file_columns is None:
-                    file_columns = header
-                elif (header != file_columns) if ordered_header else (set(header) != set(file_columns)):
-                    raise LoadError(
-                        f"s3://{bucket}/{key} has header {header} but earlier files have {file_columns}: "
-                        "all files of one load must have the same columns"
-                        + (" in the same order (Redshift COPY maps by position)" if ordered_header else "")
-                    )
-        columns = file_columns or expected
-        fill = bool(
-            self.mode == "replace_partition"
-            and self.partition_column
-            and self.partition_column not in columns
-        )
-        try:
-            return LoadPlan(
-                schema=self.schema or None,
-                table=self.table,
-                columns=tuple(columns),
-                mode=self.mode,
-                partition_column=self.partition_column,
-                upsert_keys=tuple(self.upsert_keys or ()),
-                order_by=tuple(self.order_by or ()),
-                fill_partition=fill,
-            )
-        except InvalidIdentifierError as exc:
-            raise LoadConfigError(f"invalid identifier in the files or options: {exc}") from exc
-
-    def _drift(
-        self, header: Sequence[str], expected: Sequence[str], table_columns: Sequence[tuple[str, bool]] | None
-    ) -> str:
-        duplicated = sorted({c for c in header if list(header).count(c) > 1})
-        unexpected = [c for c in header if c not in expected]
-        if table_columns is not None:  # no explicit columns: required table columns must be present
-            must = [c for c, required in table_columns if required]
-        else:
-            must = list(expected)
-        missing = [c for c in must if c not in header and c != self._fillable_partition_column()]
-        parts = []
-        if missing:
-            parts.append(f"missing columns {missing}")
-        if unexpected:
-            parts.append(f"unexpected columns {unexpected}")
-        if duplicated:
-            parts.append(f"duplicated columns {duplicated}")
-        return "; ".join(parts)
-
-    def _fillable_partition_column(self) -> str | None:
-        return self.partition_column if self.mode == "replace_partition" else None
-
-    def _select(
-        self, objects: Sequence[S3Object], loaded: set[tuple[str, str]]
-    ) -> tuple[list[S3Object], list[S3Object]]:
-        """(to load, skipped). Replace modes are all-or-nothing: a new file reloads the whole set."""
-        done = [o for o in objects if (o.key, o.etag) in loaded]
-        new = [o for o in objects if (o.key, o.etag) not in loaded]
-        if self.force_reload:
-            return list(objects), []
-        if self.mode in ("replace_partition", "truncate_insert"):
-            return (list(objects), []) if new else ([], list(objects))
-        return new, done
-
-    def _target_name(self) -> str:
-        return f"{self.schema}.{self.table}" if self.schema else self.table
-
-    def _ledger_id(self) -> str:
-        return ledger_identifier(self.ledger_table, self.schema)
-
-    def _run_info(self, context: Context) -> tuple[str | None, str | None, int | None]:
+    def _run_info(self, context: Context) -> RunInfo:
         ti = context_value(context, "ti")
-        dag_id = getattr(ti, "dag_id", None) or getattr(self, "dag_id", None)
-        return (
-            dag_id,
-            context_value(context, "run_id") or getattr(ti, "run_id", None),
-            getattr(ti, "try_number", None),
-        )
-
-    def _ledger_rows(
-        self, context: Context, bucket: str, objects: Sequence[S3Object], rows: Mapping[str, int]
-    ) -> list[tuple[Any, ...]]:
-        dag_id, run_id, try_number = self._run_info(context)
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        return [
-            (
-                self._target_name(),
-                bucket,
-                o.key,
-                o.etag,
-                o.size,
-                rows.get(o.key, 0),
-                dag_id,
-                run_id,
-                try_number,
-                now,
-            )
-            for o in objects
-        ]
-
-    def _metadata(
-        self,
-        bucket: str,
-        loaded: Sequence[S3Object],
-        skipped: Sequence[S3Object],
-        rows: int | None,
-        empty: Sequence[str] = (),
-        **extra: Any,
-    ) -> dict[str, Any]:
-        limit = max(0, int(self.max_files_in_xcom))
-        return {
-            "table": self._target_name(),
-            "mode": self.mode,
-            "bucket": bucket,
-            "rows_loaded": rows,
-            "files_loaded": [o.key for o in loaded[:limit]],
-            "files_loaded_count": len(loaded),
-            "files_skipped": len(skipped),
-            "files_empty": list(empty[:limit]),
-            **extra,
-        }
-
-    def _nothing_to_load(self, bucket: str, reason: str) -> dict[str, Any]:
-        if not self.allow_empty:
-            raise LoadError(f"nothing to load into {self._target_name()} ({reason}) and allow_empty=False")
-        self.log.warning("nothing to load into %s: %s", self._target_name(), reason)
-        return self._metadata(bucket, [], [], 0)
-
-    # -- PostgreSQL: stream each object through COPY FROM STDIN -------------------------------------------
-    def _load_postgres(
-        self, context: Context, dialect: Dialect, bucket: str, objects: list[S3Object]
-    ) -> dict[str, Any]:
-        hook = self.warehouse[0]
-        ledger = self._ledger_id() if self.ledger else None
-        conn = self._conn = hook.get_conn()
-        try:
-            conn.autocommit = False
-            cur = conn.cursor()
-            if ledger:
-                _ensure_ledger(conn, cur, ledger)
-                candidates, _ = self._select(objects, self._read_ledger(cur, ledger, bucket))
-                conn.commit()
-            else:
-                candidates = objects
-            table_columns = self._table_columns(cur)
-            conn.commit()
-            probes = self._probe(bucket, candidates)
-            plan = self._plan(bucket, probes, table_columns, ordered_header=False)
-            options = [self._format_options(gzip=self._is_gzip(probes.get(o.key))) for o in candidates]
-            json_paths = self._json_paths(plan)
-
-            # The transaction: lock the target, re-read the ledger (an overlapping run may have loaded
-            # files meanwhile), stage, move, record.
-            cur.execute(*dialect.load_lock_sql(ledger or "", plan.target_name))
-            if ledger:
-                to_load, skipped = self._select(objects, self._read_ledger(cur, ledger, bucket))
-            else:
-                to_load, skipped = objects, []
-            if not to_load:
-                conn.commit()
-                self.log.info("all %s objects are already in the ledger: nothing to load", len(skipped))
-                return self._metadata(bucket, [], skipped, 0)
-            missing_probes = [o for o in to_load if o.key not in probes]
-            if missing_probes:  # files that the first ledger read had skipped; rare (force/replace modes)
-                probes = {**probes, **self._probe(bucket, missing_probes)}
-                plan = self._plan(bucket, probes, table_columns, ordered_header=False)
-                options += [self._format_options(gzip=self._is_gzip(probes[o.key])) for o in missing_probes]
-            self._set_date_style(cur)
-            for sql in dialect.session_setup_sql:  # best effort: a tuning setting must not fail a load
-                cur.execute("SAVEPOINT sales_load_setup")
-                try:
-                    cur.execute(sql)
-                except Exception:
-                    cur.execute("ROLLBACK TO SAVEPOINT sales_load_setup")
-                cur.execute("RELEASE SAVEPOINT sales_load_setup")
-            for sql, params in create_stage_sql(dialect, plan):
-                cur.execute(sql, params)
-            by_key = {o.key: opt for o, opt in zip(candidates + missing_probes, options, strict=True)}
-            rows: dict[str, int] = {}
-            empty: list[str] = []
-            for obj in to_load:
-                if probes[obj.key].empty:
-                    empty.append(obj.key)
-                    rows[obj.key] = 0
-                    continue
-                # CSV columns are mapped by name: each file's COPY lists them in that file's header order.
-                columns = probes[obj.key].header if self.format == "csv" and self.header else None
-                rows[obj.key] = self._copy_one(
-                    cur, bucket, obj, plan, by_key[obj.key], json_paths, columns or list(plan.columns)
-                )
-                self.log.info("staged %s rows from s3://%s/%s", rows[obj.key], bucket, obj.key)
-            inserted = self._apply_mode(cur, dialect, plan)
-            if ledger:
-                self._write_ledger(cur, ledger, context, bucket, to_load, rows)
-            conn.commit()
-        except LoadError:
-            _rollback(conn)
-            raise
-        except Exception as exc:
-            _rollback(conn)
-            translated = self._translate_pg_error(exc, bucket)
-            if translated is exc:
-                raise
-            raise translated from exc
-        finally:
-            _close(conn)
-            self._conn = None
-        self.log.info("loaded %s rows into %s from %s objects", inserted, plan.target_name, len(to_load))
-        return self._metadata(bucket, to_load, skipped, inserted, empty)
-
-    def _copy_one(
-        self,
-        cur: Any,
-        bucket: str,
-        obj: S3Object,
-        plan: LoadPlan,
-        options: FormatOptions,
-        json_paths: list[str] | None,
-        columns: Sequence[str],
-    ) -> int:
-        from airflow_sales_provider.hooks.warehouse import (
-            IterStream,
-            copy_from_stream,
-            iter_lines,
-            json_lines_to_copy_text,
-        )
-
-        self._copying = obj.key
-        stream: Any = self.source.open_stream(bucket, obj, gzip=options.gzip)
-        try:
-            if options.format == "json":
-                stream_in = IterStream(json_lines_to_copy_text(iter_lines(stream), plan.columns, json_paths))
-                try:
-                    return copy_from_stream(cur, postgres_copy_sql(plan, options, plan.columns), stream_in)
-                except Exception:
-                    if stream_in.error is not None:  # psycopg2 wraps it in "error in .read() call"
-                        raise stream_in.error from None
-                    raise
-            return copy_from_stream(cur, postgres_copy_sql(plan, options, columns), stream)
-        finally:
-            stream.close()
-
-    def _apply_mode(self, cur: Any, dialect: Dialect, plan: LoadPlan) -> int:
-        self._copying = None
-        if self.mode == "replace_partition" and not plan.fill_partition:
-            self._apply_partition_check(cur, plan)
-        rowcount = 0
-        for sql, params in mode_sql(dialect, plan, self.partition_value):
-            cur.execute(sql, params)
-            rowcount = cur.rowcount
-        return int(rowcount)
-
-    def _read_ledger(self, cur: Any, ledger: str, bucket: str) -> set[tuple[str, str]]:
-        cur.execute(*loaded_objects_sql(ledger, self._target_name(), bucket))
-        return {(k, e) for k, e in cur.fetchall()}
-
-    def _write_ledger(
-        self,
-        cur: Any,
-        ledger: str,
-        context: Context,
-        bucket: str,
-        objects: Sequence[S3Object],
-        rows: Mapping[str, int],
-    ) -> None:
-        for sql, params in forget_target_sql(ledger, self._target_name(), bucket, [o.key for o in objects]):
-            cur.execute(sql, params)
-        cur.executemany(insert_sql(ledger), self._ledger_rows(context, bucket, objects, rows))
-
-    def _table_columns(self, cur: Any) -> list[tuple[str, bool]]:
-        cur.execute(*table_columns_sql(self.schema or None, self.table))
-        return [(name, bool(required)) for name, required in cur.fetchall()]
-
-    def _is_gzip(self, probe: Probe | None) -> bool:
-        if self.compression == "gzip":
-            return True
-        if self.compression == "none":
-            return False
-        return bool(probe and probe.gzip)
-
-    def _json_paths(self, plan: LoadPlan) -> list[str] | None:
-        if self.format != "json" or self.json_paths == "auto":
-            return None
-        document = self.source.read_json(self.json_paths)
-        paths = document.get("jsonpaths") if isinstance(document, dict) else None
-        if not isinstance(paths, list) or len(paths) != len(plan.columns):
-            raise LoadConfigError(
-                f"jsonpaths file {self.json_paths} must hold {{'jsonpaths': [...]}} with one path per column "
-                f"({len(plan.columns)}: {list(plan.columns)}), "
-                f"got {len(paths) if isinstance(paths, list) else paths!r}"
-            )
-        return [str(p) for p in paths]
-
-    def _set_date_style(self, cur: Any) -> None:
-        if self.time_format not in (None, "auto"):
-            raise LoadConfigError("time_format is Redshift only: PostgreSQL reads ISO 8601 timestamps")
-        styles = {
-            None: None,
-            "auto": None,
-            "YYYY-MM-DD": None,
-            "MM/DD/YYYY": "ISO, MDY",
-            "DD/MM/YYYY": "ISO, DMY",
-        }
-        if self.date_format not in styles:
-            raise LoadConfigError(
-                f"date_format {self.date_format!r} is not supported on PostgreSQL: use one of "
-                "'auto', 'YYYY-MM-DD', 'MM/DD/YYYY', 'DD/MM/YYYY'"
-            )
-        style = styles[self.date_format]
-        if style:
-            cur.execute("SELECT set_config('DateStyle', %s, true)", (style,))
-
-    def _translate_pg_error(self, exc: Exception, bucket: str) -> Exception:
-        key = getattr(self, "_copying", None)
-        where = f"s3://{bucket}/{key}" if key else self._target_name()
-        from airflow_sales_provider.hooks.warehouse import JsonLinesError
-
-        if isinstance(exc, JsonLinesError) or isinstance(exc.__cause__, JsonLinesError):
-            err = exc if isinstance(exc, JsonLinesError) else exc.__cause__
-            return LoadError(f"bad row in {where} at line {err.line}: {err}. Nothing was loaded.")  # type: ignore[union-attr]
-        if isinstance(exc, (LoadConfigError, InvalidIdentifierError)):
-            return exc
-        diag = getattr(exc, "diag", None)
-        primary = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
-        copy_context = getattr(diag, "context", None) or ""
-        match = _COPY_CONTEXT.search(copy_context)
-        if key and match:
-            line, column = match.group(1), match.group(2)
-            return LoadError(
-                f"bad row in {where} at line {line}"
-                + (f", column {column.strip()}" if column else "")
-                + f": {primary}. The load was rolled back: {self._target_name()} and the ledger are "
-                "unchanged."
-            )
-        if type(exc).__name__ in ("OperationalError", "InterfaceError", "AdminShutdown", "ConnectionFailure"):
-            return LoadError(
-                f"lost the warehouse connection while loading {where}: {primary}. The transaction was rolled "
-                "back by the server; retrying the task loads the files once."
-            )
-        return LoadError(f"load into {self._target_name()} failed at {where}: {primary}. Nothing was loaded.")
-
-    # -- Redshift: COPY from S3 with a manifest -----------------------------------------------------------
-    def _iam_role(self) -> str:
-        if self.iam_role_arn:
-            return self.iam_role_arn
-        if self.aws_conn_id:
-            extra = self.source.get_connection(self.aws_conn_id).extra_dejson
-            role = extra.get("role_arn")
-            if role:
-                return str(role)
-        raise LoadConfigError(
-            "Redshift COPY needs iam_role_arn (or a 'role_arn' extra on the AWS connection): "
-            "access keys are never written into COPY SQL"
+        map_index = getattr(ti, "map_index", -1)
+        return RunInfo(
+            dag_id=getattr(ti, "dag_id", None) or getattr(self, "dag_id", None),
+            run_id=context_value(context, "run_id") or getattr(ti, "run_id", None),
+            try_number=getattr(ti, "try_number", None),
+            task_id=self.task_id,
+            map_index=map_index if isinstance(map_index, int) else -1,
         )
 
     def _manifest_base(self, bucket: str) -> str:
@@ -876,26 +412,23 @@ class RedshiftLoadOperator(BaseOperator):
         split_s3_uri(base if "/" in base[5:] else base + "/")
         return base if base.endswith("/") else base + "/"
 
-    def _run_path(self, context: Context) -> str:
-        dag_id, run_id, _ = self._run_info(context)
-        map_index = getattr(context_value(context, "ti"), "map_index", -1)
-        task = (
-            self.task_id if not isinstance(map_index, int) or map_index < 0 else f"{self.task_id}-{map_index}"
+    def _metadata(self, job: LoadJob, bucket: str, result: LoadResult, **extra: Any) -> dict[str, Any]:
+        return load_metadata(
+            job,
+            bucket,
+            result.loaded,
+            result.skipped,
+            result.rows,
+            result.empty,
+            max_files=self.max_files_in_xcom,
+            **extra,
         )
-        return re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{dag_id}={task}={run_id}")
 
-    def _write_manifest(self, context: Context, bucket: str, objects: Sequence[S3Object]) -> str:
-        uri = f"{self._manifest_base(bucket)}manifests/{self._run_path(context)}.manifest"
-        self.source.put_json(
-            uri,
-            {
-                "entries": [
-                    {"url": f"s3://{bucket}/{o.key}", "mandatory": True, "meta": {"content_length": o.size}}
-                    for o in objects
-                ]
-            },
-        )
-        return uri
+    def _nothing_to_load(self, job: LoadJob, bucket: str, reason: str) -> dict[str, Any]:
+        if not self.allow_empty:
+            raise LoadError(f"nothing to load into {job.target_name} ({reason}) and allow_empty=False")
+        self.log.warning("nothing to load into %s: %s", job.target_name, reason)
+        return self._metadata(job, bucket, LoadResult([], [], 0, []))
 
     def redshift_statements(
         self,
@@ -911,129 +444,15 @@ class RedshiftLoadOperator(BaseOperator):
         lock: bool = True,
     ) -> list[Statement]:
         """Every statement of the Redshift load, in transaction order (exact SQL, tested as strings)."""
-        ledger = self._ledger_id() if self.ledger else None
-        statements: list[Statement] = []
-        if ledger and lock:
-            statements.append((create_table_sql(ledger), ()))
-            statements.append(dialect.load_lock_sql(ledger, plan.target_name))
-        statements += create_stage_sql(dialect, plan)
-        if manifest_uri:
-            copy = redshift_copy_sql(
-                plan,
-                self._format_options(gzip=gzip),
-                manifest_uri=manifest_uri,
-                iam_role_arn=self._iam_role(),
-                region=self.region,
-            )
-            statements.append((copy, ()))
-        statements += mode_sql(dialect, plan, self.partition_value)
-        if ledger:
-            statements += [
-                (s, tuple(p))
-                for s, p in forget_target_sql(ledger, self._target_name(), bucket, [o.key for o in to_load])
-            ]
-            rows = self._ledger_rows(context, bucket, to_load, {})
-            for obj, row in zip(to_load, rows, strict=True):
-                if obj.key in empty:
-                    statements.append((insert_sql(ledger), row))
-                else:
-                    statements.append(
-                        (insert_from_copy_sql(ledger), (*row[:5], *row[6:9], f"s3://{bucket}/{obj.key}"))
-                    )
-        statements += drop_stage_sql()
-        return statements
-
-    def _redshift_gzip(self, probes: Mapping[str, Probe], objects: Sequence[S3Object]) -> bool:
-        flags = {
-            self._is_gzip(probes.get(o.key))
-            for o in objects
-            if not (probes.get(o.key) and probes[o.key].empty)
-        }
-        if len(flags) > 1:
-            raise LoadConfigError(
-                "some files are gzip and some are not: one Redshift COPY needs them all alike"
-            )
-        return flags == {True}
-
-    def _load_redshift_sql(
-        self, context: Context, dialect: Dialect, bucket: str, objects: list[S3Object]
-    ) -> dict[str, Any]:
-        hook = self.warehouse[0]
-        ledger = self._ledger_id() if self.ledger else None
-        conn = self._conn = hook.get_conn()
-        manifest_uri = None
-        try:
-            conn.autocommit = False
-            cur = conn.cursor()
-            if ledger:
-                _ensure_ledger(conn, cur, ledger)
-            table_columns = self._table_columns(cur)
-            conn.commit()
-            if ledger:
-                cur.execute(*dialect.load_lock_sql(ledger, self._target_name()))
-                to_load, skipped = self._select(objects, self._read_ledger(cur, ledger, bucket))
-            else:
-                to_load, skipped = objects, []
-            if not to_load:
-                conn.commit()
-                return self._metadata(bucket, [], skipped, 0)
-            probes = self._probe(bucket, to_load)
-            plan = self._plan(bucket, probes, table_columns, ordered_header=True)
-            empty = [k for k, p in probes.items() if p.empty]
-            data = [o for o in to_load if o.key not in empty]
-            manifest_uri = self._write_manifest(context, bucket, data) if data else None
-            statements = self.redshift_statements(
-                context,
-                dialect,
-                plan,
-                bucket,
-                to_load,
-                empty,
-                manifest_uri,
-                self._redshift_gzip(probes, to_load),
-                lock=False,
-            )
-            inserted = 0
-            mode_sqls = {s for s, _ in mode_sql(dialect, plan, self.partition_value)}
-            for sql, params in statements:
-                cur.execute(sql, params)
-                if sql.startswith("COPY ") and self.mode == "replace_partition" and not plan.fill_partition:
-                    self._apply_partition_check(cur, plan)
-                if sql in mode_sqls:
-                    inserted = int(cur.rowcount)
-            conn.commit()
-        except Exception as exc:
-            _rollback(conn)
-            if isinstance(exc, (LoadError, LoadConfigError, InvalidIdentifierError)):
-                raise
-            raise self._redshift_error(conn, exc, bucket) from exc
-        finally:
-            _close(conn)
-            self._conn = None
-        return self._metadata(bucket, to_load, skipped, inserted, empty, manifest_uri=manifest_uri)
-
-    def _apply_partition_check(self, cur: Any, plan: LoadPlan) -> None:
-        cur.execute(*partition_violations_sql(plan, self.partition_value))
-        outside = int(cur.fetchone()[0])
-        if outside:
-            raise LoadError(
-                f"{outside} row(s) of the batch have {plan.partition_column} other than "
-                f"{self.partition_value!r}: mode='replace_partition' only loads rows of the partition it "
-                "replaces (they would survive the next replace and duplicate). Nothing was loaded."
-            )
-
-    def _redshift_error(self, conn: Any, exc: Exception, bucket: str) -> LoadError:
-        try:
-            cur = conn.cursor()
-            cur.execute(redshift_load_errors_sql())
-            rejected = cur.fetchall()
-        except Exception:
-            rejected = []
-        return LoadError(translate_load_errors(self._target_name(), exc, rejected))
+        job = self._validate().with_role(self._iam_role() if manifest_uri else None)
+        run = self._run_info(context)
+        return redshift_statements(
+            job, dialect, plan, bucket, to_load, empty, manifest_uri, run, gzip=gzip, lock=lock
+        )
 
     # -- Redshift Data API: one batch statement, durable across retries ------------------------------------
     def _marker_uri(self, context: Context, bucket: str) -> str:
-        return f"{self._manifest_base(bucket)}statements/{self._run_path(context)}.json"
+        return f"{self._manifest_base(bucket)}statements/{self._run_info(context).path()}.json"
 
     def _reattach(self, context: Context) -> dict[str, Any] | None:
         """If an earlier try of this task run submitted the load, wait for that statement instead."""
@@ -1047,74 +466,47 @@ class RedshiftLoadOperator(BaseOperator):
         if not marker:
             return None
         statement_id = marker["statement_id"]
-        state = self.data_api.conn.describe_statement(Id=statement_id)["Status"]
-        meta = marker["meta"]
+        state = self.data_api.state(statement_id)
         if state in RUNNING_STATES:
-            self.log.info(
-                "re-attaching to Redshift statement %s (%s) submitted by an earlier try", statement_id, state
-            )
+            self.log.info("re-attaching to Redshift statement %s (%s) of an earlier try", statement_id, state)
             self._statement_id = statement_id
-            return self._wait_data_api(meta)
+            return self._wait_data_api(marker["meta"])
         if state == "FINISHED" and not self.force_reload:
             self.log.info(
                 "Redshift statement %s of an earlier try already finished: not loading again", statement_id
             )
-            return {**meta, "reattached": True}
+            return {**marker["meta"], "reattached": True}
         self.log.info(
             "earlier Redshift statement %s ended as %s: submitting the load again", statement_id, state
         )
         self.source.delete(marker_uri)
         return None
 
-    def _load_data_api(
-        self, context: Context, dialect: Dialect, bucket: str, objects: list[S3Object]
-    ) -> dict[str, Any]:
-        ledger = self._ledger_id() if self.ledger else None
-        if ledger:
-            to_load, skipped = self._select(objects, self._read_ledger_data_api(ledger, bucket))
-        else:
-            to_load, skipped = objects, []
+    def _load_data_api(self, context: Context, job: LoadJob, bucket: str, objects: list[S3Object]) -> Any:
+        to_load, skipped = job.select(objects, self.data_api.loaded_objects(job, bucket, self.poll_interval))
         if not to_load:
-            return self._metadata(bucket, [], skipped, 0)
-        probes = self._probe(bucket, to_load)
-        plan = self._plan(bucket, probes, None, ordered_header=True)
-        empty = [k for k, p in probes.items() if p.empty]
-        data = [o for o in to_load if o.key not in empty]
-        manifest_uri = self._write_manifest(context, bucket, data) if data else None
-        statements = self.redshift_statements(
-            context, dialect, plan, bucket, to_load, empty, manifest_uri, self._redshift_gzip(probes, to_load)
-        )
-        sqls = [inline_params(sql, params) for sql, params in statements]
-        try:
-            response = self.data_api.conn.batch_execute_statement(Sqls=sqls, **self._data_api_target())
-        except Exception as exc:
-            raise LoadError(
-                f"the Redshift Data API did not accept the load into {plan.target_name} ({len(sqls)} "
-                f"statements in one batch): {exc}. Nothing was loaded."
-            ) from exc
-        self._statement_id = response["Id"]
+            return self._metadata(job, bucket, LoadResult([], skipped, 0, []))
+        run = self._run_info(context)
+        manifest_uri = f"{self._manifest_base(bucket)}manifests/{run.path()}.manifest"
+        submitted = self.data_api.submit_load(job, bucket, to_load, run, manifest_uri)
+        self._statement_id = submitted.statement_id
         meta = self._metadata(
+            job,
             bucket,
-            to_load,
-            skipped,
-            None,
-            empty,
-            manifest_uri=manifest_uri,
-            statement_id=self._statement_id,
-            mode_statement=_mode_statement_index(statements, dialect, plan, self.partition_value),
+            submitted.result._replace(skipped=skipped),
+            manifest_uri=submitted.result.manifest_uri,
+            statement_id=submitted.statement_id,
+            mode_statement=submitted.mode_statement,
         )
-        self.source.put_json(
-            self._marker_uri(context, bucket), {"statement_id": self._statement_id, "meta": meta}
-        )
-        self.log.info(
-            "submitted the load as Redshift statement %s (%s statements)", self._statement_id, len(sqls)
-        )
+        marker = {"statement_id": submitted.statement_id, "meta": meta}
+        self.source.put_json(self._marker_uri(context, bucket), marker)
+        self.log.info("submitted the load as Redshift statement %s (%s statements)", *submitted[1:3])
         return self._wait_data_api(meta)
 
     def _wait_data_api(self, meta: dict[str, Any]) -> dict[str, Any]:
-        from airflow_sales_provider.triggers.redshift_data import RedshiftLoadTrigger, statement_result_rows
-
         if self.deferrable:
+            from airflow_sales_provider.triggers.redshift_data import RedshiftLoadTrigger
+
             self.defer(
                 trigger=RedshiftLoadTrigger(
                     statement_id=meta["statement_id"],
@@ -1125,114 +517,4 @@ class RedshiftLoadOperator(BaseOperator):
                 method_name="execute_complete",
                 kwargs={"meta": meta},
             )
-        import time
-
-        while True:
-            description = self.data_api.conn.describe_statement(Id=meta["statement_id"])
-            if description["Status"] not in RUNNING_STATES:
-                break
-            time.sleep(self.poll_interval)
-        event = {
-            "status": "success" if description["Status"] == "FINISHED" else "error",
-            "statement_id": meta["statement_id"],
-            "state": description["Status"],
-            "message": description.get("Error"),
-            "result_rows": statement_result_rows(description),
-        }
-        return self.execute_complete({}, event, meta)
-
-    def _finish_data_api(self, meta: dict[str, Any], result_rows: Sequence[int]) -> dict[str, Any]:
-        index = meta.get("mode_statement")
-        if isinstance(index, int) and 0 <= index < len(result_rows) and result_rows[index] >= 0:
-            meta = {**meta, "rows_loaded": result_rows[index]}
-        self.log.info("Redshift statement %s finished: %s", meta["statement_id"], meta.get("rows_loaded"))
-        return meta
-
-    def _data_api_target(self) -> dict[str, Any]:
-        kwargs = self.data_api_kwargs or {}
-        mapping = {
-            "database": "Database",
-            "cluster_identifier": "ClusterIdentifier",
-            "workgroup_name": "WorkgroupName",
-            "db_user": "DbUser",
-            "secret_arn": "SecretArn",
-        }
-        return {mapping[k]: v for k, v in kwargs.items() if v is not None and k in mapping}
-
-    def _read_ledger_data_api(self, ledger: str, bucket: str) -> set[tuple[str, str]]:
-        sql, params = loaded_objects_sql(ledger, self._target_name(), bucket)
-        response = self.data_api.conn.batch_execute_statement(
-            Sqls=[create_table_sql(ledger), inline_params(sql, params)], **self._data_api_target()
-        )
-        self.data_api.wait_for_results(response["Id"], poll_interval=self.poll_interval)
-        loaded: set[tuple[str, str]] = set()
-        token = None
-        while True:
-            kwargs = {"Id": f"{response['Id']}:2", **({"NextToken": token} if token else {})}
-            page = self.data_api.conn.get_statement_result(**kwargs)
-            loaded |= ledger_records(page.get("Records", []))
-            token = page.get("NextToken")
-            if not token:
-                return loaded
-
-
-def _mode_statement_index(
-    statements: Sequence[Statement], dialect: Dialect, plan: LoadPlan, value: Any
-) -> int:
-    """Index (in the batch) of the statement whose row count is the number of rows loaded."""
-    last_mode_sql = mode_sql(dialect, plan, value)[-1][0]
-    indexes = [i for i, (sql, _) in enumerate(statements) if sql == last_mode_sql]
-    return indexes[-1] if indexes else -1
-
-
-def ledger_records(records: Sequence[Sequence[Mapping[str, Any]]]) -> set[tuple[str, str]]:
-    """``(s3_key, etag)`` pairs from Data API ``GetStatementResult`` records (string fields only)."""
-    pairs = set()
-    for record in records:
-        if len(record) >= 2 and "stringValue" in record[0] and "stringValue" in record[1]:
-            pairs.add((record[0]["stringValue"], record[1]["stringValue"]))
-    return pairs
-
-
-def translate_load_errors(target: str, exc: Exception, rejected: Sequence[Sequence[Any]]) -> str:
-    """A load failure message naming the file, line and column from Redshift's ``stl_load_errors`` rows."""
-    if rejected:
-        filename, line, column, reason, raw = (list(rejected[0]) + [None] * 5)[:5]
-        return (
-            f"bad row in {str(filename).strip()} at line {line}, column {str(column).strip()}: "
-            f"{str(reason).strip()} (value {str(raw).strip()!r}). The load was rolled back: {target} and the "
-            f"ledger are unchanged ({len(rejected)} rejected row(s) listed in stl_load_errors)."
-        )
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"load into {target} failed: {first}. The transaction was rolled back; nothing was loaded."
-
-
-def _ensure_ledger(conn: Any, cur: Any, ledger: str) -> None:
-    """``CREATE TABLE IF NOT EXISTS`` the ledger; two first runs racing to create it both succeed.
-
-    (PostgreSQL can fail the loser of that race with a unique violation on its catalog: it retries once
-    the winner has committed, and then finds the table.)
-    """
-    for attempt in (1, 2):
-        try:
-            cur.execute(create_table_sql(ledger))
-            conn.commit()
-            return
-        except Exception:
-            conn.rollback()
-            if attempt == 2:
-                raise
-
-
-def _rollback(conn: Any) -> None:
-    try:
-        conn.rollback()
-    except Exception:  # the connection may be gone: the server rolled back already
-        pass
-
-
-def _close(conn: Any) -> None:
-    try:
-        conn.close()
-    except Exception:
-        pass
+        return self.execute_complete({}, self.data_api.wait(meta["statement_id"], self.poll_interval), meta)

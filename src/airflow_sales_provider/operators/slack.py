@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_sales_provider.checks.results import XCOM_KEY
 from airflow_sales_provider.compat import BaseOperator, context_value
 from airflow_sales_provider.hooks.slack_webhook import SalesSlackWebhookHook
 
@@ -43,7 +44,7 @@ class SlackNotifyOperator(BaseOperator):
         text: str | None = None,
         blocks: list[dict[str, Any]] | str | None = None,
         include_data_quality: bool = True,
-        data_quality_key: str = "data_quality",
+        data_quality_key: str = XCOM_KEY,
         data_quality_task_ids: Sequence[str] | None = None,
         timeout: float | None = None,
         max_delivery_time: float | None = None,

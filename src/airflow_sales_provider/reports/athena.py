@@ -48,16 +48,6 @@ def next_client_request_token(token: str, failed_query_execution_id: str) -> str
     return hashlib.sha256(f"{token}\x1f{failed_query_execution_id}".encode()).hexdigest()
 
 
-def parse_s3_uri(uri: str, what: str = "S3 URI") -> tuple[str, str]:
-    """Split ``s3://bucket/key`` into ``(bucket, key)``; a ``ValueError`` naming ``what`` if it is not."""
-    match = re.fullmatch(r"s3a?://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(.+)", uri or "")
-    if not match or match.group(2).endswith("/"):
-        raise ValueError(
-            f"{what} must look like s3://bucket/path/to/object (a full object key, not a prefix); got {uri!r}"
-        )
-    return match.group(1), match.group(2)
-
-
 @dataclass(frozen=True)
 class QueryStatus:
     """The parts of ``GetQueryExecution`` the report needs, read alike in the worker and the trigger."""

@@ -11,20 +11,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_sales_provider.compat import (
-    AirflowException,
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    BaseSensorOperator,
-    PokeReturnValue,
-    TaskDeferralError,
-    TaskDeferralTimeout,
-    conf,
-    context_value,
-)
-from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE, ledger_identifier
-from airflow_sales_provider.sensors.arrival_state import (
+from airflow_sales_provider.arrival.settle import (
     DEFAULT_MAX_KEYS_IN_XCOM,
     ArrivalConfigError,
     ArrivalSpec,
@@ -35,20 +22,25 @@ from airflow_sales_provider.sensors.arrival_state import (
     evaluate,
     exclude_loaded,
     fingerprint,
-    inline_xcom,
-    manifest_document,
-    manifest_folder,
-    manifest_xcom,
-    needs_manifest,
-)
-from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
-from airflow_sales_provider.triggers.s3_arrival import (
-    S3ArrivalTrigger,
-    config_error_from,
     ledger_target_name,
-    list_objects_sync,
-    read_loaded_objects,
+    manifest_folder,
 )
+from airflow_sales_provider.arrival.xcom import inline_xcom, manifest_document, manifest_xcom, needs_manifest
+from airflow_sales_provider.compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    TaskDeferralError,
+    conf,
+    context_value,
+)
+from airflow_sales_provider.hooks.s3_arrival import S3ArrivalHook
+from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE, ledger_identifier
+from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
+from airflow_sales_provider.triggers.s3_arrival import S3ArrivalTrigger
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -58,15 +50,8 @@ if TYPE_CHECKING:
 # Airflow's own deferral timeout is a backstop only: the trigger fires ``timeout`` itself at the
 # deadline, which ends the task the same way as a synchronous timeout.
 DEFERRAL_TIMEOUT_GRACE_SECONDS = 60.0
-
-
-class _ConfigFailure(BaseException):
-    """Carries a configuration error out of ``poke`` through the sensor loop untouched.
-
-    ``BaseSensorOperator.execute`` turns any ``Exception`` from ``poke`` into a skip under
-    ``never_fail`` (and swallows it under ``silent_fail``); a misconfiguration must fail instead.
-    :meth:`S3ArrivalSensor.execute` catches this and raises ``AirflowFailException``.
-    """
+#: the ``next_method`` Airflow resumes a task with when its trigger failed or timed out.
+TRIGGER_FAILED = "__fail__"
 
 
 class S3ArrivalSensor(BaseSensorOperator):
@@ -159,13 +144,16 @@ class S3ArrivalSensor(BaseSensorOperator):
         self.aws_conn_id = aws_conn_id
         self.deferrable = deferrable
         self._tracker = SettleTracker()
+        self._first_look: Verdict | None = None
 
     @cached_property
-    def hook(self) -> Any:
-        """The amazon provider's S3Hook for ``aws_conn_id`` (endpoint, region, role from the connection)."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        return S3Hook(aws_conn_id=self.aws_conn_id)
+    def hook(self) -> S3ArrivalHook:
+        """Lists, reads the ledger and writes the manifest (the trigger builds the same hook)."""
+        return S3ArrivalHook(
+            aws_conn_id=self.aws_conn_id,
+            warehouse_conn_id=self.warehouse_conn_id,
+            ledger_table=self.ledger_table,
+        )
 
     # -- configuration ---------------------------------------------------------------------------------
     def arrival_spec(self) -> ArrivalSpec:
@@ -210,20 +198,20 @@ class S3ArrivalSensor(BaseSensorOperator):
 
     # -- the wait --------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
+        # The first look runs here, outside Airflow's poke loop, so that a configuration error (bad
+        # parameter, missing bucket, no access, unknown connection) fails the task at once whatever
+        # soft_fail, never_fail or silent_fail say; files already there need no wait at all.
         try:
             spec = self.arrival_spec()
             self._tracker = SettleTracker()
-            if not self.deferrable:
-                return super().execute(context)
-            deadline = time.time() + float(self.timeout)
-            # One look on the worker first: files that are already there need no trip to the triggerer.
-            verdict = self._check(spec)
+            verdict = self._check(spec, read_ledger=True)
             if verdict.done:
                 return self._hand_over(spec, verdict, self.resolved_manifest_key(context))
         except ArrivalConfigError as exc:
             raise AirflowFailException(str(exc)) from exc
-        except _ConfigFailure as exc:
-            raise AirflowFailException(str(exc)) from None
+        if not self.deferrable:
+            self._first_look = verdict  # Airflow's loop starts from it instead of listing again
+            return super().execute(context)
         self.log.info("Deferring: %s", verdict.reason)
         self.defer(
             trigger=S3ArrivalTrigger(
@@ -241,44 +229,36 @@ class S3ArrivalSensor(BaseSensorOperator):
                 manifest_key=self.resolved_manifest_key(context),
                 aws_conn_id=self.aws_conn_id,
                 poke_interval=float(self.poke_interval),
-                deadline=deadline,
+                deadline=time.time() + float(self.timeout),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout) + DEFERRAL_TIMEOUT_GRACE_SECONDS),
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        """One later look (``poke`` mode, after :meth:`execute`'s first): Airflow's sensor rules apply."""
         try:
             spec = self.arrival_spec()
-            verdict = self._check(spec)
+            verdict, self._first_look = self._first_look or self._check(spec), None
             if not verdict.done:
                 return False
-            return PokeReturnValue(
-                is_done=True, xcom_value=self._hand_over(spec, verdict, self.resolved_manifest_key(context))
-            )
+            xcom = self._hand_over(spec, verdict, self.resolved_manifest_key(context))
         except ArrivalConfigError as exc:
-            raise _ConfigFailure(str(exc)) from None
+            raise AirflowFailException(str(exc)) from exc
+        return PokeReturnValue(is_done=True, xcom_value=xcom)
 
-    def _check(self, spec: ArrivalSpec) -> Verdict:
-        """One listing under the prefix, judged by the same rules the trigger uses."""
-        try:
-            listing, now = list_objects_sync(self.hook.get_conn(), spec.bucket, spec.prefix)
-        except Exception as exc:
-            config_error = config_error_from(exc, spec.bucket, spec.prefix, self.aws_conn_id)
-            if config_error is not None:
-                raise config_error from exc
-            raise
+    def _check(self, spec: ArrivalSpec, *, read_ledger: bool = False) -> Verdict:
+        """One listing under the prefix, judged by the same rules the trigger uses.
+
+        ``read_ledger`` reads the ledger even before ``min_files`` match, so that a wrong warehouse
+        connection shows on the first look, not when the files arrive.
+        """
+        listing, now = self.hook.list_objects(spec.bucket, spec.prefix)
         matched = spec.select(listing)
         new = matched
-        if self.exclude_loaded_into and len(matched) >= spec.min_files:
-            loaded = read_loaded_objects(
-                self.warehouse_conn_id,
-                self.ledger_table,
-                ledger_target_name(self.exclude_loaded_into),
-                spec.bucket,
-                spec.prefix,
-            )
-            new = exclude_loaded(matched, loaded)
+        if self.exclude_loaded_into and (read_ledger or len(matched) >= spec.min_files):
+            target = ledger_target_name(self.exclude_loaded_into)
+            new = exclude_loaded(matched, self.hook.loaded_objects(target, spec.bucket, spec.prefix))
         self._tracker.observe(fingerprint(matched), now)
         verdict = evaluate(spec, matched, new, now, self._tracker)
         self.log.info("s3://%s/%s: %s", spec.bucket, spec.prefix, verdict.reason)
@@ -288,18 +268,7 @@ class S3ArrivalSensor(BaseSensorOperator):
         objects = verdict.objects
         if not needs_manifest(objects, self.max_keys_in_xcom):
             return inline_xcom(spec.bucket, spec.prefix, objects)
-        try:
-            self.hook.get_conn().put_object(
-                Bucket=spec.bucket,
-                Key=manifest_key,
-                Body=manifest_document(spec.bucket, objects),
-                ContentType="application/json",
-            )
-        except Exception as exc:
-            config_error = config_error_from(exc, spec.bucket, manifest_key, self.aws_conn_id)
-            if config_error is not None:
-                raise config_error from exc
-            raise
+        self.hook.put_manifest(spec.bucket, manifest_key, manifest_document(spec.bucket, objects))
         self.log.info("Wrote the manifest of %s keys to s3://%s/%s", len(objects), spec.bucket, manifest_key)
         return manifest_xcom(spec.bucket, spec.prefix, manifest_key, len(objects))
 
@@ -325,14 +294,23 @@ class S3ArrivalSensor(BaseSensorOperator):
         raise AirflowException(f"S3ArrivalTrigger sent an unexpected event: {event!r}")
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        # BaseSensorOperator.resume_execution turns every AirflowException from execute_complete into
-        # a skip under soft_fail, configuration errors included: skip it, and map only timeouts.
-        try:
-            return super(BaseSensorOperator, self).resume_execution(next_method, next_kwargs, context)
-        except (TaskDeferralTimeout, TaskDeferralError) as exc:
-            if isinstance(exc, TaskDeferralTimeout) or "timeout" in str(exc).lower():
-                self._time_out(f"Deferral timed out before the files arrived: {exc}")
-            raise
+        """Resume after the trigger, ending in the states the synchronous path ends in.
+
+        Airflow's sensor turns every failure after a deferral into a skip under ``soft_fail``; this
+        sensor skips only on a timeout and fails a configuration error at once, deferred or not. So it
+        resumes the way ``BaseOperator`` does, with its own reading of the trigger's failure.
+        """
+        kwargs = next_kwargs or {}
+        if next_method != TRIGGER_FAILED:
+            return getattr(self, next_method)(context, **kwargs)
+        if kwargs.get("traceback"):
+            self.log.error("Trigger failed:\n%s", "\n".join(kwargs["traceback"]))
+        error = str(kwargs.get("error", "Unknown"))
+        if (
+            "timeout" in error.lower()
+        ):  # Airflow's deferral timeout: "Trigger timeout" (3), ".../execution timeout" (2)
+            self._time_out(f"Deferral timed out before the files arrived: {error}")
+        raise TaskDeferralError(error)
 
     def _time_out(self, message: str) -> None:
         # Exactly what BaseSensorOperator.execute does on a synchronous timeout: soft_fail decides.

@@ -6,7 +6,6 @@ from airflow_sales_provider.sql.identifiers import (
     InvalidIdentifierError,
     parse_qualified,
     quote_identifier,
-    quote_identifiers,
     quote_qualified,
     validate_identifier,
 )
@@ -15,7 +14,6 @@ __all__ = [
     "InvalidIdentifierError",
     "parse_qualified",
     "quote_identifier",
-    "quote_identifiers",
     "quote_qualified",
     "validate_identifier",
 ]

@@ -9,10 +9,6 @@ are bound parameters.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 MAX_IDENTIFIER_BYTES = 127
@@ -61,7 +57,3 @@ def parse_qualified(name: object, what: str = "table") -> tuple[str | None, str]
     if len(parts) == 2:
         return validate_identifier(parts[0], f"{what} schema"), validate_identifier(parts[1], what)
     raise InvalidIdentifierError(f"{what} {name!r} must be 'table' or 'schema.table'")
-
-
-def quote_identifiers(names: Iterable[object], what: str = "column") -> list[str]:
-    return [quote_identifier(n, what) for n in names]

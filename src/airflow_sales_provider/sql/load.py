@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_sales_provider.objects import parse_s3_uri
 from airflow_sales_provider.sql.identifiers import (
     InvalidIdentifierError,
     quote_identifier,
@@ -42,8 +43,16 @@ Statement = tuple[str, tuple[Any, ...]]
 
 _UNSAFE_LITERAL = re.compile(r"[\\\x00-\x08\x0a-\x1f\x7f]")
 _ORDER_ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_$]*)(?:\s+(ASC|DESC))?\s*$", re.IGNORECASE)
-_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S+$")
 _IAM_ROLE = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+
+
+def _is_s3_object_uri(value: object) -> bool:
+    """An ``s3://bucket/key`` URI as COPY reads it (not ``s3a://``, not a prefix, no whitespace)."""
+    try:
+        parse_s3_uri(value)  # type: ignore[arg-type]
+    except ValueError:
+        return False
+    return isinstance(value, str) and value.startswith("s3://") and not any(c.isspace() for c in value)
 
 
 class LoadConfigError(ValueError):
@@ -120,7 +129,7 @@ class FormatOptions:
                     raise LoadConfigError(f"{name} must be exactly one character, got {value!r}")
             if self.delimiter == self.quote:
                 raise LoadConfigError("delimiter and quote must differ")
-        if self.format == "json" and self.json_paths != "auto" and not _S3_URI.match(self.json_paths):
+        if self.format == "json" and self.json_paths != "auto" and not _is_s3_object_uri(self.json_paths):
             raise LoadConfigError(
                 f"json_paths must be 'auto' or an s3://bucket/key URI of a jsonpaths file, "
                 f"got {self.json_paths!r}"
@@ -263,7 +272,7 @@ def redshift_copy_sql(
 
     The role is the only credential COPY gets: access keys are never written into SQL.
     """
-    if not isinstance(manifest_uri, str) or not _S3_URI.match(manifest_uri):
+    if not _is_s3_object_uri(manifest_uri):
         raise LoadConfigError(f"manifest URI {manifest_uri!r} is not an s3://bucket/key URI")
     if not isinstance(iam_role_arn, str) or not _IAM_ROLE.match(iam_role_arn):
         raise LoadConfigError(
@@ -410,9 +419,10 @@ def _upsert_sql(dialect: Dialect, plan: LoadPlan) -> list[Statement]:
 
 # -- metadata --------------------------------------------------------------------------------------------
 def table_columns_sql(schema: str | None, table: str) -> Statement:
-    """Columns of the target in order, with whether each must be given (NOT NULL and no default)."""
+    """Columns of the target in order, each with whether it is NOT NULL and whether it has a default."""
     sql = (
-        "SELECT column_name, CASE WHEN is_nullable = 'NO' AND column_default IS NULL THEN 1 ELSE 0 END "
+        "SELECT column_name, CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END, "
+        "CASE WHEN column_default IS NULL THEN 0 ELSE 1 END "
         "FROM information_schema.columns WHERE table_name = %s AND table_schema = "
         + ("%s" if schema else "current_schema()")
         + " ORDER BY ordinal_position"

@@ -10,8 +10,13 @@ from airflow_sales_provider.compat import BaseTrigger, TriggerEvent, aws_async_c
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-RUNNING_STATES = ("SUBMITTED", "PICKED", "STARTED")
-FINISHED_STATE = "FINISHED"
+from airflow_sales_provider.load.redshift import (
+    RUNNING_STATES,
+    statement_event,
+    statement_result_rows,
+)
+
+__all__ = ["RedshiftLoadTrigger", "statement_result_rows"]
 
 
 class RedshiftLoadTrigger(BaseTrigger):
@@ -57,9 +62,9 @@ class RedshiftLoadTrigger(BaseTrigger):
         )
 
     def _hook(self) -> Any:
-        from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
+        from airflow_sales_provider.hooks.redshift_data import RedshiftDataLoadHook
 
-        return RedshiftDataHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return RedshiftDataLoadHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).data_hook
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
@@ -81,23 +86,7 @@ class RedshiftLoadTrigger(BaseTrigger):
                 }
             )
             return
-        if state == FINISHED_STATE:
-            yield TriggerEvent(
-                {
-                    "status": "success",
-                    "statement_id": self.statement_id,
-                    "result_rows": statement_result_rows(description),
-                }
-            )
-        else:
-            yield TriggerEvent(
-                {
-                    "status": "error",
-                    "statement_id": self.statement_id,
-                    "state": state,
-                    "message": str(description.get("Error") or f"statement ended as {state}"),
-                }
-            )
+        yield TriggerEvent(statement_event(self.statement_id, description))
 
     async def on_kill(self) -> None:
         """Cancel the statement when the user kills the deferred task (Airflow versions that call this)."""
@@ -110,8 +99,3 @@ class RedshiftLoadTrigger(BaseTrigger):
         except Exception:
             self.log.exception("could not cancel Redshift statement %s", self.statement_id)
 
-
-def statement_result_rows(description: dict[str, Any]) -> list[int]:
-    """``ResultRows`` of each sub-statement of a batch (``-1`` where Redshift reports none)."""
-    subs = description.get("SubStatements") or []
-    return [int(s.get("ResultRows", -1)) for s in subs]
