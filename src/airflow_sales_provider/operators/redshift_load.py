@@ -185,6 +185,9 @@ class RedshiftLoadOperator(BaseOperator):
     :param deferrable: wait for a Data API statement in the triggerer.
     :param poll_interval: seconds between Data API status checks.
     :param max_files_in_xcom: at most this many keys are listed in the returned metadata.
+    :param emit_asset: declare the target table as an outlet: each successful run emits an asset
+        (dataset) event for ``postgres://host:port/database/schema/table`` (Redshift:
+        ``redshift://cluster.region:5439/...``), so DAGs can be scheduled on it (``docs/lineage.md``).
     """
 
     template_fields: Sequence[str] = (
@@ -249,6 +252,7 @@ class RedshiftLoadOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10,
         max_files_in_xcom: int = 100,
+        emit_asset: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -287,9 +291,53 @@ class RedshiftLoadOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_files_in_xcom = max_files_in_xcom
+        self.emit_asset = emit_asset
+        if emit_asset:
+            from airflow_sales_provider.lineage.assets import declare_outlet
+
+            declare_outlet(self)
+        self._loaded: tuple[str, list[S3Object], int | None] | None = None
+        self._loaded_columns: list[str] = []
         self._statement_id: str | None = None
         self._copying: str | None = None
         self._conn: Any = None
+
+    # -- lineage: OpenLineage facets and the asset event (docs/lineage.md) ----------------------------------
+    def target_dataset(self) -> Any:
+        """The target table as a dataset name (reads the connection; Data API: the cluster or workgroup)."""
+        from airflow_sales_provider.lineage import data_api_table
+        from airflow_sales_provider.lineage.assets import connection_dataset
+
+        if self.method == "data_api":
+            region = self.data_api.region_name
+            return data_api_table(self.data_api_kwargs or {}, region, self.table, self.schema)
+        return connection_dataset(self.redshift_conn_id, self.table, self.schema)
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        super().post_execute(context, result)
+        if self.emit_asset:
+            from airflow_sales_provider.lineage.assets import emit
+
+            rows = self._loaded[2] if self._loaded else None
+            emit(self, context, self.target_dataset(), {"rows_loaded": rows})
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The S3 objects loaded, the table with its output statistics and column lineage."""
+        from airflow_sales_provider.lineage import s3_inputs
+        from airflow_sales_provider.lineage.facets import load_lineage
+
+        if self._loaded is None:
+            return None
+        bucket, objects, rows = self._loaded
+        sizes = [o.size for o in objects]
+        return load_lineage(
+            s3_inputs(bucket, [o.key for o in objects]),
+            self.target_dataset(),
+            rows=rows,
+            size=None if None in sizes else sum(s or 0 for s in sizes),
+            files=len(objects),
+            columns=self._loaded_columns if objects else (),
+        )
 
     # -- hooks -------------------------------------------------------------------------------------------
     @cached_property
@@ -527,6 +575,7 @@ class RedshiftLoadOperator(BaseOperator):
                         + (" in the same order (Redshift COPY maps by position)" if ordered_header else "")
                     )
         columns = file_columns or expected
+        self._loaded_columns = list(columns)
         fill = bool(
             self.mode == "replace_partition"
             and self.partition_column
@@ -626,6 +675,7 @@ class RedshiftLoadOperator(BaseOperator):
         **extra: Any,
     ) -> dict[str, Any]:
         limit = max(0, int(self.max_files_in_xcom))
+        self._loaded = (bucket, list(loaded), rows)
         return {
             "table": self._target_name(),
             "mode": self.mode,
@@ -1145,6 +1195,10 @@ class RedshiftLoadOperator(BaseOperator):
         index = meta.get("mode_statement")
         if isinstance(index, int) and 0 <= index < len(result_rows) and result_rows[index] >= 0:
             meta = {**meta, "rows_loaded": result_rows[index]}
+        if self._loaded is None:  # resumed from the triggerer: what the metadata lists
+            self._loaded = (meta["bucket"], [S3Object(k) for k in meta["files_loaded"]], meta["rows_loaded"])
+        else:
+            self._loaded = (*self._loaded[:2], meta["rows_loaded"])
         self.log.info("Redshift statement %s finished: %s", meta["statement_id"], meta.get("rows_loaded"))
         return meta
 
