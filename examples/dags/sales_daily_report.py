@@ -22,6 +22,7 @@ except ImportError:  # Airflow 2
     from airflow import DAG  # type: ignore[attr-defined,no-redef]
     from airflow.decorators import task  # type: ignore[no-redef]
 
+# [START howto_schedule_on_table]
 # The warehouse the pipeline writes; in production a literal such as
 # "redshift://sales-dw.eu-west-1:5439/analytics/public/sales_daily" is simpler.
 WAREHOUSE = os.environ.get(
@@ -36,6 +37,7 @@ with DAG(
     catchup=False,
     tags=["sales", "example", "lineage"],
 ) as dag:
+    # [END howto_schedule_on_table]
 
     @task
     def publish_finance_report() -> dict:

@@ -104,6 +104,27 @@ def triggering_events(dag_id: str, run_id: str) -> list[tuple[str, str | None, s
         ]
 
 
+def asset_events(source_dag_id: str, source_run_id: str) -> list[tuple[str, dict]]:
+    """``(asset uri, extra)`` of the asset (dataset) events a run's tasks emitted."""
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.models.asset import AssetEvent as Event
+    except ImportError:  # Airflow 2
+        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
+
+    with create_session() as session:
+        events = (
+            session.query(Event)
+            .filter(Event.source_dag_id == source_dag_id, Event.source_run_id == source_run_id)
+            .all()
+        )
+        return [
+            ((getattr(e, "asset", None) or getattr(e, "dataset", None)).uri, dict(e.extra or {}))
+            for e in events
+        ]
+
+
 def run_existing_dag_run(dag_id: str, file_name: str, run_id: str) -> DagRunResult:
     """Execute a run the scheduler created, with ``dag.test()``'s own task loop."""
     from airflow.models.taskinstance import TaskInstance

@@ -56,7 +56,10 @@ def test_the_load_creates_the_report_run(airflow_db, sandbox, sales_daily):
 
     create_asset_triggered_runs()
     (created,) = [r for r in dag_runs("sales_daily_report") if r.run_id not in before]
-    assert str(getattr(created.run_type, "value", created.run_type)) in ("asset_triggered", "dataset_triggered")
+    assert str(getattr(created.run_type, "value", created.run_type)) in (
+        "asset_triggered",
+        "dataset_triggered",
+    )
     assert triggering_events("sales_daily_report", created.run_id) == [
         (_asset_uri(sandbox), "sales_daily_upstream", upstream.run_id)
     ]

@@ -72,11 +72,15 @@ def load_lineage(
         OutputDataset,
         OutputStatisticsOutputDatasetFacet,
     )
-    from openlineage.client.facet_v2.column_lineage_dataset import Transformation
+    from openlineage.client.facet_v2 import column_lineage_dataset
 
     facets: dict[str, Any] = {}
     if columns and inputs:
-        identity = [Transformation(type="DIRECT", subtype="IDENTITY", description="", masking=False)]
+        identity = [
+            column_lineage_dataset.Transformation(
+                type="DIRECT", subtype="IDENTITY", description="", masking=False
+            )
+        ]
         facets["columnLineage"] = ColumnLineageDatasetFacet(
             fields={
                 column: Fields(

@@ -206,7 +206,7 @@ class AthenaReportOperator(BaseOperator):
 
         if not openlineage_installed():
             return None
-        region = self.region_name or self.hook.region_name
+        region = self.region_name or self.hook.athena.region_name  # the connection's region
         inputs = [
             athena_table(region, catalog or self.catalog, database or self.database, table)
             for catalog, database, table in read_tables(self.sql)

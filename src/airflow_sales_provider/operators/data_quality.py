@@ -404,12 +404,12 @@ class DataQualityOperator(BaseOperator):
         )
 
     def _history_table(self) -> str | None:
-        from airflow_sales_provider.checks.history import history_table
+        """The history table's plain ``schema.table`` name, or ``None`` when history is off."""
+        from airflow_sales_provider.checks.history import DEFAULT_HISTORY_TABLE
 
-        try:
-            return history_table(self.history)
-        except Exception:  # an invalid name already failed the task
+        if self.history is None or self.history is False or self.history == "":
             return None
+        return DEFAULT_HISTORY_TABLE if self.history is True else str(self.history)
 
 
 def openlineage_facets(results: Sequence[CheckResult], assertions_module: Any, metrics_module: Any) -> dict:
