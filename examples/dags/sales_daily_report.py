@@ -11,7 +11,7 @@ secrets backend or the metadata database while the file is parsed. See ``docs/li
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow_sales_provider.compat import asset
 from airflow_sales_provider.lineage import asset_uri, connection_table
@@ -35,6 +35,7 @@ with DAG(
     schedule=[SALES_DAILY],
     start_date=datetime(2024, 1, 1),
     catchup=False,
+    default_args={"owner": "finance", "retries": 2, "retry_delay": timedelta(minutes=5)},
     tags=["sales", "example", "lineage"],
 ) as dag:
     # [END howto_schedule_on_table]

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 
 def register_dag_file(file_name: str, *, unpause: list[str]) -> None:
-    """Parse one file of the dags folder into the metadata DB (DAGs, asset references), as the DAG
-    processor does, and unpause ``unpause`` (DAGs are created paused)."""
+    """Parse one file of the dags folder into the metadata DB (DAGs, asset references, aliases), as the
+    DAG processor does, and unpause ``unpause`` (DAGs are created paused)."""
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
     from sqlalchemy import update
@@ -31,33 +31,54 @@ def register_dag_file(file_name: str, *, unpause: list[str]) -> None:
     from airflow_sales_provider.compat import AIRFLOW_V_3_0_PLUS
 
     path = str(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / file_name)
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.dag_processing.bundles.manager import DagBundlesManager
+    with _write_every_parse():
+        if not AIRFLOW_V_3_0_PLUS:
+            from airflow.models.dagbag import DagBag
 
-        try:
-            from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-        except ImportError:  # Airflow 3.0.x
-            from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[attr-defined,no-redef]
-
-        DagBundlesManager().sync_bundles_to_db()
-        bag = DagBag(dag_folder=path, bundle_name="dags-folder")
-        assert not bag.import_errors, bag.import_errors
-        sync_bag_to_db(bag, "dags-folder", None)
-    else:
-        from airflow import settings
-        from airflow.models.dagbag import DagBag
-
-        bag = DagBag(dag_folder=path, include_examples=False)
-        assert not bag.import_errors, bag.import_errors
-        # Airflow 2 skips rewriting a DAG serialized less than 30 s ago; the sandbox's port (in the
-        # asset URI) may have changed since, so this parse must be written.
-        interval, settings.MIN_SERIALIZED_DAG_UPDATE_INTERVAL = settings.MIN_SERIALIZED_DAG_UPDATE_INTERVAL, 0
-        try:
+            bag = DagBag(dag_folder=path, include_examples=False)
+            assert not bag.import_errors, bag.import_errors
             bag.sync_to_db()
-        finally:
-            settings.MIN_SERIALIZED_DAG_UPDATE_INTERVAL = interval
+        else:
+            from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+            DagBundlesManager().sync_bundles_to_db()
+            try:  # Airflow 3.1+
+                from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+            except ImportError:  # Airflow 3.0.x: the bag writes itself
+                from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+
+                bag = DagBag(dag_folder=path, include_examples=False)
+                assert not bag.import_errors, bag.import_errors
+                bag.sync_to_db("dags-folder", None)
+            else:
+                bag = DagBag(dag_folder=path, bundle_name="dags-folder")
+                assert not bag.import_errors, bag.import_errors
+                sync_bag_to_db(bag, "dags-folder", None)
     with create_session() as session:
         session.execute(update(DagModel).where(DagModel.dag_id.in_(unpause)).values(is_paused=False))
+
+
+@contextlib.contextmanager
+def _write_every_parse() -> Iterator[None]:
+    """Airflow skips rewriting a DAG serialized less than 30 s ago (``min_serialized_dag_update_interval``);
+    the sandbox's port, part of an asset URI, may have changed since, so this parse must be written.
+    Airflow 3.1+ reads the option when it writes, 2.10 and 3.0.x when ``airflow.settings`` is imported."""
+    from airflow import settings
+
+    saved_env = os.environ.get("AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL")
+    saved_setting = getattr(settings, "MIN_SERIALIZED_DAG_UPDATE_INTERVAL", None)
+    os.environ["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"] = "0"
+    if saved_setting is not None:
+        settings.MIN_SERIALIZED_DAG_UPDATE_INTERVAL = 0
+    try:
+        yield
+    finally:
+        if saved_env is None:
+            os.environ.pop("AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL", None)
+        else:
+            os.environ["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"] = saved_env
+        if saved_setting is not None:
+            settings.MIN_SERIALIZED_DAG_UPDATE_INTERVAL = saved_setting
 
 
 def create_asset_triggered_runs() -> None:
@@ -156,19 +177,16 @@ def run_existing_dag_run(dag_id: str, file_name: str, run_id: str) -> DagRunResu
 @contextlib.contextmanager
 def _hand_back_run(run_id: str) -> Iterator[None]:
     """``dag.test()``'s "get or create" step returns the existing run, started as the scheduler does."""
+    from airflow.models import dag as dag_module
+    from airflow.models import dagrun as dagrun_module
     from airflow.models.dagrun import DagRun
     from airflow.utils.state import DagRunState
 
-    from airflow_sales_provider.compat import AIRFLOW_V_3_0_PLUS
-
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.models import dagrun as module
-
-        name = "get_or_create_dagrun"
+    # Airflow 3.1+: airflow.models.dagrun.get_or_create_dagrun; 2.10 and 3.0.x: airflow.models.dag's
+    if hasattr(dagrun_module, "get_or_create_dagrun"):
+        module, name = dagrun_module, "get_or_create_dagrun"
     else:
-        from airflow.models import dag as module  # type: ignore[no-redef]
-
-        name = "_get_or_create_dagrun"
+        module, name = dag_module, "_get_or_create_dagrun"
 
     def existing(*args: Any, **kwargs: Any) -> Any:
         dag = kwargs.get("dag", args[0] if args else None)
