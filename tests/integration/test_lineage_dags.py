@@ -55,9 +55,9 @@ def openlineage_events(tmp_path, monkeypatch):
         function.cache_clear()
 
 
-def _complete(events: list[dict], task_id: str) -> dict:
+def _complete(events: list[dict], task_id: str, event_type: str = "COMPLETE") -> dict:
     (event,) = [
-        e for e in events if e["eventType"] == "COMPLETE" and e["job"]["name"] == f"lineage_facets.{task_id}"
+        e for e in events if e["eventType"] == event_type and e["job"]["name"] == f"lineage_facets.{task_id}"
     ]
     return event
 
@@ -156,6 +156,18 @@ def test_every_component_reports_what_it_read_and_wrote(airflow_db, sandbox, war
     ]
     assert (query["externalQueryId"], query["source"]) == (query_id, "awsathena")
     assert f"DATE '{ds}'" in report["job"]["facets"]["sql"]["query"]
+
+    # START events: what is known before the work: the prefix, the target table, the query's tables.
+    assert _datasets(_complete(events, "wait", "START")["inputs"]) == [("s3://lineage-raw", f"sales/{ds}/")]
+    load_start = _complete(events, "load", "START")
+    assert (load_start["inputs"], _datasets(load_start["outputs"])) == (
+        [],
+        [(pg, f"{db}.public.lineage_sales")],
+    )
+    report_start = _complete(events, "report", "START")
+    assert sorted(_datasets(report_start["inputs"])) == sorted(_datasets(report["inputs"]))
+    assert _datasets(report_start["outputs"]) == [("s3://reports", f"lineage/{ds}.csv")]
+    assert "externalQuery" not in report_start["run"]["facets"]
 
 
 def _output_location(athena: Any, query_id: str) -> str:

@@ -199,6 +199,10 @@ class AthenaReportOperator(BaseOperator):
 
             emit(self, context, split_s3(self.report_s3_uri), {"query_execution_id": self.query_execution_id})
 
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The tables the query reads, the report object and the SQL (the query id is not known yet)."""
+        return self.get_openlineage_facets_on_complete(None)
+
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The tables the query reads, the report object, the query id (``externalQuery``) and the SQL."""
         from airflow_sales_provider.lineage import athena_table, split_s3

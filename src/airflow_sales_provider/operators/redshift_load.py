@@ -321,6 +321,14 @@ class RedshiftLoadOperator(BaseOperator):
             rows = self._loaded[2] if self._loaded else None
             emit(self, context, self.target_dataset(), {"rows_loaded": rows})
 
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The target table, known before anything is listed or loaded."""
+        from airflow_sales_provider.lineage.facets import dataset, openlineage_installed, operator_lineage
+
+        if not openlineage_installed():
+            return None
+        return operator_lineage(outputs=[dataset(self.target_dataset())])
+
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The S3 objects loaded, the table with its output statistics and column lineage."""
         from airflow_sales_provider.lineage import s3_inputs
