@@ -1203,10 +1203,12 @@ class RedshiftLoadOperator(BaseOperator):
         index = meta.get("mode_statement")
         if isinstance(index, int) and 0 <= index < len(result_rows) and result_rows[index] >= 0:
             meta = {**meta, "rows_loaded": result_rows[index]}
+        rows = meta.get("rows_loaded")
         if self._loaded is None:  # resumed from the triggerer: what the metadata lists
-            self._loaded = (meta["bucket"], [S3Object(k) for k in meta["files_loaded"]], meta["rows_loaded"])
+            listed = [S3Object(k) for k in meta.get("files_loaded") or ()]
+            self._loaded = (str(meta.get("bucket") or ""), listed, rows)
         else:
-            self._loaded = (*self._loaded[:2], meta["rows_loaded"])
+            self._loaded = (*self._loaded[:2], rows)
         self.log.info("Redshift statement %s finished: %s", meta["statement_id"], meta.get("rows_loaded"))
         return meta
 
