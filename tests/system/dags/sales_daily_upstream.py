@@ -1,7 +1,7 @@
-"""Test DAG: stands in for the daily sales pipeline's last step, loading the aggregate table.
+"""Test DAG: stands in for the daily sales pipeline's aggregate step, writing ``sales.daily_store_sales``.
 
-The real loader with ``emit_asset=True``: a successful run emits the asset event for
-``public.sales_daily`` that ``sales_daily_report`` (examples/dags) is scheduled on.
+The real loader with ``emit_asset=True``: a successful run emits the asset event for the table that
+``sales_daily_report`` (examples/dags) is scheduled on.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ with DAG(
     tags=["sales", "test"],
 ) as dag:
     RedshiftLoadOperator(
-        task_id="load_sales_daily",
+        task_id="load_daily_store_sales",
         redshift_conn_id="warehouse_default",
-        s3_prefix="aggregates/sales_daily/{{ ds }}/",
         s3_bucket="sales-curated",
-        schema="public",
-        table="sales_daily",
+        s3_prefix="aggregates/daily_store_sales/{{ ds }}/",
+        schema="sales",
+        table="daily_store_sales",
         mode="replace_partition",
         partition_column="sale_date",
         partition_value="{{ ds }}",
+        ledger_table="sales.lineage_test_ledger",
         emit_asset=True,
     )
