@@ -30,7 +30,8 @@ def register_dag_file(file_name: str, *, unpause: list[str]) -> None:
 
     from airflow_sales_provider.compat import AIRFLOW_V_3_0_PLUS
 
-    path = str(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / file_name)
+    folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    path = str(folder / file_name)
     with _write_every_parse():
         if not AIRFLOW_V_3_0_PLUS:
             from airflow.models.dagbag import DagBag
@@ -47,11 +48,12 @@ def register_dag_file(file_name: str, *, unpause: list[str]) -> None:
             except ImportError:  # Airflow 3.0.x: the bag writes itself
                 from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
-                bag = DagBag(dag_folder=path, include_examples=False)
+                bag = DagBag(dag_folder=path, include_examples=False, bundle_path=folder)
                 assert not bag.import_errors, bag.import_errors
                 bag.sync_to_db("dags-folder", None)
             else:
-                bag = DagBag(dag_folder=path, bundle_name="dags-folder")
+                # bundle_path: the same relative file location as the DAG processor and dag.test() record
+                bag = DagBag(dag_folder=path, bundle_path=folder, bundle_name="dags-folder")
                 assert not bag.import_errors, bag.import_errors
                 sync_bag_to_db(bag, "dags-folder", None)
     with create_session() as session:
