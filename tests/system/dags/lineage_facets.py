@@ -1,18 +1,25 @@
-"""Test DAG: every component once, so the OpenLineage events of real task runs can be checked exactly."""
+"""Test DAG: every component once, so the OpenLineage events of real task runs can be checked exactly,
+plus the docs' recipe for a SQL-built table (``announce``: the rendered table added to an alias outlet)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from airflow_sales_provider.compat import asset_alias, emit_asset_event
+from airflow_sales_provider.lineage import asset_uri
+from airflow_sales_provider.lineage.assets import connection_dataset
 from airflow_sales_provider.operators.athena_report import AthenaReportOperator
 from airflow_sales_provider.operators.data_quality import DataQualityOperator
 from airflow_sales_provider.operators.redshift_load import RedshiftLoadOperator
 from airflow_sales_provider.sensors.s3_arrival import S3ArrivalSensor
 
 try:
-    from airflow.sdk import DAG
+    from airflow.sdk import DAG, task
 except ImportError:  # Airflow 2
     from airflow import DAG  # type: ignore[attr-defined,no-redef]
+    from airflow.decorators import task  # type: ignore[no-redef]
+
+ALIAS = "lineage_facets.lineage_sales"
 
 with DAG(
     dag_id="lineage_facets",
@@ -59,4 +66,14 @@ with DAG(
         report_s3_uri="s3://reports/lineage/{{ ds }}.csv",
         emit_asset=True,
     )
+
+    # docs/lineage.md, "a SQL task whose schema comes from a template"
+    @task(outlets=[asset_alias(ALIAS)])
+    def announce(schema: str, **context) -> str:
+        table = connection_dataset("warehouse_default", "lineage_sales", schema)
+        uri = asset_uri(table)
+        emit_asset_event(context, ALIAS, uri, {"ds": context["ds"]})
+        return uri
+
     wait >> load >> check >> report
+    check >> announce("{{ 'public' }}")
