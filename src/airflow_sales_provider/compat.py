@@ -187,3 +187,40 @@ def tasks_see_try_numbers() -> bool:
 
 
 __all__ += ["previous_ti_query", "supervisor_comms", "tasks_see_try_numbers"]
+
+
+# -- Data-aware scheduling: Airflow 3 Assets, Airflow 2 Datasets ------------------------------------------
+def asset(uri: str, extra: dict[str, Any] | None = None) -> Any:
+    """An ``Asset`` (Airflow 3) or ``Dataset`` (Airflow 2) for a URI, to schedule a DAG on."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import Asset
+
+        return Asset(uri=uri, extra=extra)
+    from airflow.datasets import Dataset
+
+    return Dataset(uri=uri, extra=extra)
+
+
+def asset_alias(name: str) -> Any:
+    """An ``AssetAlias`` (Airflow 3) or ``DatasetAlias`` (Airflow 2.10): an outlet resolved at run time."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import AssetAlias
+
+        return AssetAlias(name=name)
+    from airflow.datasets import DatasetAlias
+
+    return DatasetAlias(name=name)
+
+
+def emit_asset_event(context: Any, alias_name: str, uri: str, extra: dict[str, Any] | None = None) -> None:
+    """Record an asset (dataset) event for ``uri`` through the task's alias outlet ``alias_name``.
+
+    Airflow registers the event when the task succeeds and queues every DAG scheduled on the URI.
+    """
+    outlet_events = context_value(context, "outlet_events")
+    if outlet_events is None:
+        raise AirflowException(f"no outlet_events in the task context: cannot emit an asset event for {uri}")
+    outlet_events[asset_alias(alias_name)].add(asset(uri), extra=extra or {})
+
+
+__all__ += ["asset", "asset_alias", "emit_asset_event"]

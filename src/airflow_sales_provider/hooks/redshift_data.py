@@ -115,7 +115,7 @@ class RedshiftDataLoadHook(BaseHook):
                 f"statements in one batch): {exc}. Nothing was loaded."
             ) from exc
         return Submission(
-            LoadResult(to_load, [], None, empty, manifest),
+            LoadResult(to_load, [], None, empty, manifest, columns=plan.columns),
             statement_id,
             len(statements),
             mode_statement_index(statements, dialect, plan, job.partition_value),

@@ -224,7 +224,7 @@ class WarehouseLoadHook(BaseHook):
             self.write_ledger(cur, job, bucket, to_load, rows, run)
             self._conn.commit()
         self.log.info("loaded %s rows into %s from %s objects", inserted, plan.target_name, len(to_load))
-        return LoadResult(to_load, skipped, inserted, empty)
+        return LoadResult(to_load, skipped, inserted, empty, columns=plan.columns)
 
     def _session_setup(self, cur: Any, job: LoadJob) -> None:
         style = job.postgres_date_style()
@@ -343,7 +343,7 @@ class WarehouseLoadHook(BaseHook):
                 if sql in mode_sqls:
                     inserted = int(cur.rowcount)
             self._conn.commit()
-        return LoadResult(to_load, skipped, inserted, empty, manifest)
+        return LoadResult(to_load, skipped, inserted, empty, manifest, columns=plan.columns)
 
     # -- errors --------------------------------------------------------------------------------------------
     def _translate(self, conn: Any, exc: Exception, job: LoadJob, bucket: str) -> Exception:

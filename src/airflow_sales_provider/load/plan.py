@@ -311,3 +311,5 @@ class LoadResult(NamedTuple):
     rows: int | None
     empty: list[str]
     manifest_uri: str | None = None
+    #: the table columns the files fill (file column = table column), for column lineage
+    columns: tuple[str, ...] = ()

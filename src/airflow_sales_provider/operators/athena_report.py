@@ -72,6 +72,8 @@ class AthenaReportOperator(BaseOperator):
     :param deferrable: Wait in the triggerer instead of the worker.
     :param aws_conn_id: The Airflow AWS connection used for Athena and S3 (templated).
     :param region_name: AWS region; defaults to the connection's.
+    :param emit_asset: declare the report object as an outlet: each successful run emits an asset
+        (dataset) event for ``s3://bucket/key`` of the rendered ``report_s3_uri`` (``docs/lineage.md``).
     """
 
     template_fields: Sequence[str] = (
@@ -102,6 +104,7 @@ class AthenaReportOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        emit_asset: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,6 +120,11 @@ class AthenaReportOperator(BaseOperator):
         self.deferrable = deferrable
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
+        self.emit_asset = emit_asset
+        if emit_asset:
+            from airflow_sales_provider.lineage.assets import declare_outlet
+
+            declare_outlet(self)
         self.query_execution_id: str | None = None
 
     @cached_property
@@ -179,6 +187,36 @@ class AthenaReportOperator(BaseOperator):
         if self.query_execution_id:
             self.log.info("Task killed: stopping Athena query %s", self.query_execution_id)
             self.hook.stop_query(self.query_execution_id)
+
+    # --- lineage (docs/lineage.md) ---------------------------------------------------------------------
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        super().post_execute(context, result)
+        if self.emit_asset:
+            from airflow_sales_provider.lineage import split_s3
+            from airflow_sales_provider.lineage.assets import emit
+
+            emit(self, context, split_s3(self.report_s3_uri), {"query_execution_id": self.query_execution_id})
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The tables the query reads, the report object and the SQL (the query id is not known yet)."""
+        return self.get_openlineage_facets_on_complete(None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The tables the query reads, the report object, the query id (``externalQuery``) and the SQL."""
+        from airflow_sales_provider.lineage import athena_table, split_s3
+        from airflow_sales_provider.lineage.facets import athena_lineage, openlineage_installed, read_tables
+
+        if not openlineage_installed():
+            return None
+        region = self.region_name or self.hook.athena.region_name  # the connection's region
+        inputs = [
+            athena_table(region, catalog or self.catalog, database or self.database, table)
+            for catalog, database, table in read_tables(self.sql)
+        ]
+        return athena_lineage(
+            inputs, split_s3(self.report_s3_uri), query_execution_id=self.query_execution_id, sql=self.sql
+        )
 
     # --- steps ---------------------------------------------------------------------------------------
 

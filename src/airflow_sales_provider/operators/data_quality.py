@@ -370,52 +370,46 @@ class DataQualityOperator(BaseOperator):
             conn.commit()
         self.log.info("Recorded %d results in %s", len(self.results), history)
 
-    # -- OpenLineage -----------------------------------------------------------------------------------
+    # -- OpenLineage (docs/lineage.md) ----------------------------------------------------------------
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Data-quality assertions and metrics on the checked table (needs the openlineage provider)."""
-        try:
-            from airflow.providers.common.compat.openlineage.facet import Dataset
-            from airflow.providers.openlineage.extractors import OperatorLineage
-            from openlineage.client.facet_v2 import (
-                data_quality_assertions_dataset,
-                data_quality_metrics_input_dataset,
-            )
-        except ImportError:
+        """Assertions and metrics on the checked table; the history table as an output when history is on."""
+        from airflow_sales_provider.lineage.facets import dataset, openlineage_installed, operator_lineage
+
+        if not openlineage_installed():
             return None
-        return OperatorLineage(
-            inputs=[
-                Dataset(
-                    namespace=self._openlineage_namespace(),
-                    name=self._openlineage_name(),
-                    facets=openlineage_facets(
-                        self.results, data_quality_assertions_dataset, data_quality_metrics_input_dataset
-                    ),
-                )
-            ]
+        from openlineage.client.facet_v2 import (
+            data_quality_assertions_dataset,
+            data_quality_metrics_input_dataset,
         )
+
+        facets = openlineage_facets(
+            self.results, data_quality_assertions_dataset, data_quality_metrics_input_dataset
+        )
+        checked = dataset(self._dataset_name(str(self.table)), facets)
+        history = self._history_table()
+        outputs = [dataset(self._dataset_name(history))] if history else []
+        return operator_lineage(inputs=[checked], outputs=outputs)
 
     get_openlineage_facets_on_failure = get_openlineage_facets_on_complete
 
-    def _openlineage_namespace(self) -> str:
+    def _dataset_name(self, table: str) -> Any:
+        from airflow_sales_provider.lineage import DatasetName, warehouse_table
+
         try:
             conn = self.connection
         except Exception:  # lineage must never fail the task
-            return f"{self.dialect_name_for_lineage()}://{self.conn_id}"
-        scheme = self.dialect_name_for_lineage(conn.conn_type)
-        return f"{scheme}://{conn.host}:{conn.port}" if conn.host else f"{scheme}://{self.conn_id}"
+            return DatasetName(f"sql://{self.conn_id}", table)
+        return warehouse_table(
+            conn.conn_type, conn.host, conn.port, conn.schema, table, None, conn.extra_dejson
+        )
 
-    def _openlineage_name(self) -> str:
-        try:
-            database = self.connection.schema
-        except Exception:
-            database = None
-        table = str(self.table) if "." in str(self.table) else f"public.{self.table}"
-        return f"{database}.{table}" if database else table
+    def _history_table(self) -> str | None:
+        """The history table's plain ``schema.table`` name, or ``None`` when history is off."""
+        from airflow_sales_provider.checks.history import DEFAULT_HISTORY_TABLE
 
-    @staticmethod
-    def dialect_name_for_lineage(conn_type: str | None = None) -> str:
-        """OpenLineage's namespace scheme for a connection type (``postgres``, ``redshift``, ...)."""
-        return (conn_type or "sql").lower().replace("postgresql", "postgres")
+        if self.history is None or self.history is False or self.history == "":
+            return None
+        return DEFAULT_HISTORY_TABLE if self.history is True else str(self.history)
 
 
 def openlineage_facets(results: Sequence[CheckResult], assertions_module: Any, metrics_module: Any) -> dict:

@@ -104,6 +104,9 @@ class RedshiftLoadOperator(BaseOperator):
     :param deferrable: wait for a Data API statement in the triggerer.
     :param poll_interval: seconds between Data API status checks.
     :param max_files_in_xcom: at most this many keys are listed in the returned metadata.
+    :param emit_asset: declare the target table as an outlet: each successful run emits an asset
+        (dataset) event for ``postgres://host:port/database/schema/table`` (Redshift:
+        ``redshift://cluster.region:5439/...``), so DAGs can be scheduled on it (``docs/lineage.md``).
     """
 
     template_fields: Sequence[str] = (
@@ -169,6 +172,7 @@ class RedshiftLoadOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10,
         max_files_in_xcom: int = 100,
+        emit_asset: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -208,7 +212,59 @@ class RedshiftLoadOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_files_in_xcom = max_files_in_xcom
+        self.emit_asset = emit_asset
+        if emit_asset:
+            from airflow_sales_provider.lineage.assets import declare_outlet
+
+            declare_outlet(self)
+        self._loaded: tuple[str, list[S3Object], int | None] | None = None
+        self._loaded_columns: list[str] = []
         self._statement_id: str | None = None
+
+    # -- lineage: OpenLineage facets and the asset event (docs/lineage.md) ----------------------------------
+    def target_dataset(self) -> Any:
+        """The target table as a dataset name (reads the connection; Data API: the cluster or workgroup)."""
+        from airflow_sales_provider.lineage import data_api_table
+        from airflow_sales_provider.lineage.assets import connection_dataset
+
+        if self.method == "data_api":
+            region = self.data_api.region_name
+            return data_api_table(self.data_api_kwargs or {}, region, self.table, self.schema)
+        return connection_dataset(self.redshift_conn_id, self.table, self.schema)
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        super().post_execute(context, result)
+        if self.emit_asset:
+            from airflow_sales_provider.lineage.assets import emit
+
+            rows = self._loaded[2] if self._loaded else None
+            emit(self, context, self.target_dataset(), {"rows_loaded": rows})
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The target table, known before anything is listed or loaded."""
+        from airflow_sales_provider.lineage.facets import dataset, openlineage_installed, operator_lineage
+
+        if not openlineage_installed():
+            return None
+        return operator_lineage(outputs=[dataset(self.target_dataset())])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The S3 objects loaded, the table with its output statistics and column lineage."""
+        from airflow_sales_provider.lineage import s3_inputs
+        from airflow_sales_provider.lineage.facets import load_lineage
+
+        if self._loaded is None:
+            return None
+        bucket, objects, rows = self._loaded
+        sizes = [o.size for o in objects]
+        return load_lineage(
+            s3_inputs(bucket, [o.key for o in objects]),
+            self.target_dataset(),
+            rows=rows,
+            size=None if None in sizes else sum(s or 0 for s in sizes),
+            files=len(objects),
+            columns=self._loaded_columns if objects else (),
+        )
 
     # -- hooks -------------------------------------------------------------------------------------------
     @cached_property
@@ -283,6 +339,12 @@ class RedshiftLoadOperator(BaseOperator):
                 "sys_load_error_detail/stl_load_errors."
             )
         meta = {**meta, "rows_loaded": rows_loaded(meta, event.get("result_rows") or [])}
+        rows = meta.get("rows_loaded")
+        if self._loaded is None:  # resumed from the triggerer: what the metadata lists
+            listed = [S3Object(k) for k in meta.get("files_loaded") or ()]
+            self._loaded = (str(meta.get("bucket") or ""), listed, rows)
+        else:
+            self._loaded = (*self._loaded[:2], rows)
         self.log.info("Redshift statement %s finished: %s", meta["statement_id"], meta.get("rows_loaded"))
         return meta
 
@@ -413,6 +475,8 @@ class RedshiftLoadOperator(BaseOperator):
         return base if base.endswith("/") else base + "/"
 
     def _metadata(self, job: LoadJob, bucket: str, result: LoadResult, **extra: Any) -> dict[str, Any]:
+        self._loaded = (bucket, list(result.loaded), result.rows)  # for lineage (docs/lineage.md)
+        self._loaded_columns = list(result.columns)
         return load_metadata(
             job,
             bucket,

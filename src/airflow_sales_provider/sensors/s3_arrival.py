@@ -317,3 +317,16 @@ class S3ArrivalSensor(BaseSensorOperator):
         if self.soft_fail:
             raise AirflowSkipException(f"{message} (soft_fail: skipping)")
         raise AirflowSensorTimeout(message)
+
+    # -- OpenLineage (docs/lineage.md) -----------------------------------------------------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The watched prefix as an input dataset: ``s3://bucket`` / ``prefix``."""
+        from airflow_sales_provider.lineage import s3_object
+        from airflow_sales_provider.lineage.facets import dataset, openlineage_installed, operator_lineage
+
+        if not openlineage_installed():
+            return None
+        return operator_lineage(inputs=[dataset(s3_object(self.bucket, self.prefix))])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        return self.get_openlineage_facets_on_start()
