@@ -4,7 +4,7 @@ AIRFLOW3 ?= apache-airflow>=3.0,<4
 AIRFLOW2 ?= apache-airflow==2.10.5
 LINES ?= af3 af2 mwaa306 mwaa2103
 # Optional integrations tested on the Airflow 3 line; Airflow 2 runs the "not installed" paths.
-AF3_EXTRAS ?= apache-airflow-providers-openlineage
+AF3_EXTRAS ?= apache-airflow-providers-openlineage -e ".[jobs,databricks]"
 PYTEST_ARGS ?=
 
 VENV := .venv
