@@ -3,10 +3,12 @@
 Arguments (``spark-submit sales_aggregation.py --input_path ... --output_path ... --ds ...``)::
 
     --input_path   s3://sales-clean/sales/ds=2024-03-01/       the cleaning job's Parquet
-    --output_path  s3://sales-agg/2024-03-01/                  gets daily_totals/ and category_summary/
+    --output_path  s3://sales-lake/agg/                        root of the aggregates
     --ds           2024-03-01
 
-Each output is one CSV file with a header, ready for ``RedshiftLoadOperator(mode="replace_partition")``.
+It writes ``<output_path>/daily_totals/ds=<ds>/`` and ``<output_path>/category_summary/ds=<ds>/`` (the
+day's folder replaced, other days untouched; Hive-style so Athena can partition on ``ds``), each one CSV
+file with a header, ready for ``RedshiftLoadOperator(mode="replace_partition")``.
 The logic is :func:`daily_totals` and :func:`category_summary`, plain functions over DataFrames.
 """
 
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> No
     sales = spark.read.parquet(args.input_path).where(F.col("sale_date") == F.lit(args.ds).cast("date"))
     output = args.output_path.rstrip("/")
     for name, frame in (("daily_totals", daily_totals(sales)), ("category_summary", category_summary(sales))):
-        frame.coalesce(1).write.mode("overwrite").option("header", True).csv(f"{output}/{name}/")
+        frame.coalesce(1).write.mode("overwrite").option("header", True).csv(f"{output}/{name}/ds={args.ds}/")
 
 
 if __name__ == "__main__":

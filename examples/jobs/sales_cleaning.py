@@ -2,7 +2,8 @@
 
 Arguments (Glue passes them as ``--name value``; the DAG sets them per run)::
 
-    --input_path   s3://sales-raw/sales/2024-03-01/       the day's raw CSV files
+    --input_path   s3://sales-lake/raw/sales/2024-03-01/a.csv,...  the day's raw CSV files (comma-separated
+                                                           files or folders: exactly what the DAG listed)
     --output_path  s3://sales-clean/sales/ds=2024-03-01/  where the cleaned Parquet goes (replaced)
     --ds           2024-03-01                             the day; rows of other days are dropped
 
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> No
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     spark = spark or SparkSession.builder.appName("sales_cleaning").getOrCreate()
-    raw = spark.read.option("header", True).csv(args.input_path)  # every column read as text
+    paths = [path for path in args.input_path.split(",") if path.strip()]
+    raw = spark.read.option("header", True).csv(paths)  # every column read as text
     clean_sales(raw, args.ds).write.mode("overwrite").parquet(args.output_path)
 
 

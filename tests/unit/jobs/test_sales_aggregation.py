@@ -67,7 +67,7 @@ def test_main_writes_one_csv_per_output_for_the_day(spark, sales, tmp_path):
             [["2024-03-02", "books", "1", "1", "20.00", "1.0000"]],
         ),
     ):
-        (part,) = (out / name).glob("part-*.csv")
+        (part,) = (out / name / "ds=2024-03-02").glob("part-*.csv")
         with part.open() as f:
             rows = list(csv.reader(f))
         assert rows == [list(header), *expected]

@@ -101,13 +101,15 @@ def test_aliases_and_missing_optional_columns(spark):
 def test_main_reads_the_day_and_replaces_the_output(spark, tmp_path):
     raw_dir = tmp_path / "raw"
     raw_dir.mkdir()
+    (raw_dir / "store_2.csv").write_text("Sale ID,storeId,Sold At,Category,Product,Qty,Unit Price\n")
     (raw_dir / "store_1.csv").write_text(
         "Sale ID,storeId,Sold At,Category,Product,Qty,Unit Price,Updated At\n"
         "1,10,2024-03-01 09:00:00,toys,kite,1,5.00,\n"
         "1,10,2024-03-01 09:00:00,toys,kite,2,5.00,2024-03-01 11:00:00\n"
     )
     out = tmp_path / "clean"
-    args = ["--input_path", str(raw_dir), "--output_path", str(out), "--ds", "2024-03-01", "--JOB_NAME", "x"]
+    inputs = f"{raw_dir / 'store_1.csv'},{raw_dir / 'store_2.csv'}"  # the files the DAG listed
+    args = ["--input_path", inputs, "--output_path", str(out), "--ds", "2024-03-01", "--JOB_NAME", "x"]
 
     cleaning.main(args, spark=spark)
     cleaning.main(args, spark=spark)  # a rerun replaces, never appends
