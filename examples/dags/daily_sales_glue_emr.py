@@ -46,7 +46,6 @@ CLEAN_PATH = f"s3://{LAKE}/clean/sales/ds={{{{ ds }}}}/"
 AGG_ROOT = f"s3://{LAKE}/agg/"
 AGGREGATION_STEP = "sales_aggregation"
 
-# [START howto_daily_sales_glue_emr_dag]
 with DAG(
     dag_id="daily_sales_glue_emr",
     schedule="0 1 * * *",
@@ -84,6 +83,7 @@ with DAG(
 
     day_files = list_day_files(wait_for_sales.output)
 
+    # [START howto_daily_sales_glue_emr_glue]
     clean_sales = GlueJobOperator(
         task_id="clean_sales",
         job_name="sales_cleaning",
@@ -98,6 +98,8 @@ with DAG(
         job_poll_interval=30,
     )
 
+    # [END howto_daily_sales_glue_emr_glue]
+
     @task
     def upload_aggregation_script(bucket: str) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -108,6 +110,7 @@ with DAG(
 
     aggregation_script = upload_aggregation_script(cfg("artifacts_bucket"))
 
+    # [START howto_daily_sales_glue_emr_emr]
     aggregate_sales = EmrAddStepsOperator(
         task_id="aggregate_sales",
         job_flow_id=cfg("emr_cluster_id"),
@@ -142,6 +145,8 @@ with DAG(
         mode="reschedule",  # no worker slot held while Spark runs
         timeout=3 * 60 * 60,
     )
+
+    # [END howto_daily_sales_glue_emr_emr]
 
     create_tables = SQLExecuteQueryOperator(
         task_id="create_tables",
@@ -271,4 +276,3 @@ with DAG(
     aggregation_script >> aggregate_sales
     create_tables >> loads
     loads >> check_aggregates >> report_table >> report >> notify
-# [END howto_daily_sales_glue_emr_dag]

@@ -80,7 +80,7 @@ def _install() -> None:
         return str(run_id)
 
     FakeJob.start_job_run = start_job_run  # type: ignore[method-assign]
-    moto_status = FakeJobRun.status
+    moto_status: Any = FakeJobRun.status
 
     def glue_status(self: Any) -> str | None:
         state = moto_status.fget(self)  # type: ignore[attr-defined]
@@ -92,7 +92,7 @@ def _install() -> None:
             return str(outcome["state"])
         return state
 
-    FakeJobRun.status = property(glue_status, moto_status.fset)  # type: ignore[method-assign,assignment]
+    FakeJobRun.status = property(glue_status, moto_status.fset)  # type: ignore[method-assign,assignment,misc]
     moto_as_dict = FakeJobRun.as_dict
 
     def glue_as_dict(self: Any) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def _install() -> None:
     moto_describe = ElasticMapReduceBackend.describe_step
 
     def describe_step(self: Any, cluster_id: str, step_id: str) -> Any:
-        step = moto_describe(self, cluster_id, step_id)
+        step: Any = moto_describe(self, cluster_id, step_id)
         if step is not None and step.state in ("PENDING", "RUNNING"):
             outcome = _outcome("emr", step.name) or {"state": "COMPLETED"}
             now = datetime.now(timezone.utc)
@@ -124,7 +124,7 @@ def _install() -> None:
         return step
 
     ElasticMapReduceBackend.describe_step = describe_step  # type: ignore[method-assign]
-    moto_step_status = Step.status
+    moto_step_status: Any = Step.status
 
     def step_status(self: Any) -> dict[str, Any]:
         status = dict(moto_step_status.fget(self))  # type: ignore[attr-defined]
