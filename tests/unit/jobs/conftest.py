@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
 from pathlib import Path
@@ -41,3 +42,5 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    # py4j logs from __del__ at interpreter exit, after logging has shut down ("--- Logging error ---")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
