@@ -4,7 +4,7 @@ AIRFLOW3 ?= apache-airflow>=3.0,<4
 AIRFLOW2 ?= apache-airflow==2.10.5
 LINES ?= af3 af2 mwaa306 mwaa2103
 # Optional integrations tested on the Airflow 3 line; Airflow 2 runs the "not installed" paths.
-AF3_EXTRAS ?= apache-airflow-providers-openlineage
+AF3_EXTRAS ?= apache-airflow-providers-openlineage -e ".[jobs,databricks]"
 PYTEST_ARGS ?=
 
 VENV := .venv
@@ -31,7 +31,7 @@ $(UV):
 # One virtualenv per Airflow line; re-created only when pyproject.toml (or the line's constraints) changes.
 # What each line installs beside the package's [test] extra:
 LINE_REQS_af3 = "$(AIRFLOW3)" $(AF3_EXTRAS)
-LINE_REQS_af2 = "$(AIRFLOW2)"
+LINE_REQS_af2 = "$(AIRFLOW2)" -e ".[databricks]"
 # MWAA lines (docs/mwaa.md): an MWAA version's Airflow and provider pins (deploy/mwaa/pins/<version>.txt)
 # under constraints generated from that Airflow release's own dependencies (deploy/mwaa/constraints/).
 mwaa_reqs = -r deploy/mwaa/pins/$(1).txt -c deploy/mwaa/constraints/$(1).txt

@@ -32,6 +32,10 @@ AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
 # examples and the test-only DAGs are copied there, fresh, once per session.
 shutil.rmtree(DAGS_FOLDER, ignore_errors=True)
 shutil.copytree(REPO / "examples" / "dags", DAGS_FOLDER, ignore=shutil.ignore_patterns("__pycache__"))
+# The Glue / EMR job scripts go to dags/jobs/, where an MWAA deployment keeps them next to the DAGs.
+shutil.copytree(
+    REPO / "examples" / "jobs", DAGS_FOLDER / "jobs", ignore=shutil.ignore_patterns("__pycache__")
+)
 for dag_file in (REPO / "tests" / "system" / "dags").glob("*.py"):
     shutil.copy(dag_file, DAGS_FOLDER / dag_file.name)
 

@@ -64,6 +64,8 @@ def sales_sandbox() -> Iterator[Sandbox]:
 def sales_clean_sandbox(sales_sandbox: Sandbox) -> Sandbox:
     sales_sandbox.reset_aws()
     sales_sandbox.slack_receiver.clear()
+    if sales_sandbox.databricks is not None:
+        sales_sandbox.databricks.clear()
     return sales_sandbox
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from datetime import datetime
 
 
@@ -37,8 +37,17 @@ def load_dag(dag_id: str, file_name: str) -> Any:
     raise LookupError(f"no DAG {dag_id!r} in {path}")
 
 
-def run_dag(dag_id: str, file_name: str, logical_date: datetime, **kwargs: Any) -> DagRunResult:
-    """``dag.test()`` the DAG, then read every task instance's state from the metadata database."""
+def run_dag(
+    dag_id: str,
+    file_name: str,
+    logical_date: datetime,
+    prepare: Callable[[Any], None] | None = None,
+    **kwargs: Any,
+) -> DagRunResult:
+    """``dag.test()`` the DAG, then read every task instance's state from the metadata database.
+
+    ``prepare(dag)``, when given, adjusts the loaded DAG first (e.g. shorter waits than production's).
+    """
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
@@ -46,6 +55,8 @@ def run_dag(dag_id: str, file_name: str, logical_date: datetime, **kwargs: Any) 
 
     _register_fab_models()
     dag = load_dag(dag_id, file_name)
+    if prepare is not None:
+        prepare(dag)
     date_arg = "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date"
     with _like_a_real_task_run():
         dag_run = dag.test(**{date_arg: logical_date}, **kwargs)

@@ -18,6 +18,15 @@ from __future__ import annotations
 from airflow_sales_provider.sandbox._process import SandboxError
 from airflow_sales_provider.sandbox.athena.client import AthenaQueryFailed
 from airflow_sales_provider.sandbox.core import Sandbox
+from airflow_sales_provider.sandbox.databricks import DatabricksJobsReceiver, RunOutcome
 from airflow_sales_provider.sandbox.slack import Reply, SlackReceiver
 
-__all__ = ["AthenaQueryFailed", "Reply", "Sandbox", "SandboxError", "SlackReceiver"]
+__all__ = [
+    "AthenaQueryFailed",
+    "DatabricksJobsReceiver",
+    "Reply",
+    "RunOutcome",
+    "Sandbox",
+    "SandboxError",
+    "SlackReceiver",
+]

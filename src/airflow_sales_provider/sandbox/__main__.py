@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--no-athena-engine", action="store_true", help="leave Athena to moto (canned rows, no queries run)"
     )
+    up.add_argument("--no-databricks", action="store_true", help="do not start the Databricks stand-in")
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             postgres=not args.no_postgres,
             slack=not args.no_slack,
             athena_engine=not args.no_athena_engine,
+            databricks=not args.no_databricks,
         ).start()
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -51,7 +51,10 @@ class MotoServer:
     def launch(self) -> None:
         """Spawn the server without waiting, so the caller can start other services meanwhile."""
         self.port = free_port()
-        argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
+        # moto's server plus Glue job runs / EMR steps that end as a test says (sandbox/moto_jobs.py);
+        # with the engine, the same app behind the Athena query router (sandbox/athena/server.py)
+        module = "airflow_sales_provider.sandbox.moto_jobs"
+        argv = [sys.executable, "-m", module, "-H", LOOPBACK, "-p", str(self.port)]
         if self.athena_engine:
             argv[2] = "airflow_sales_provider.sandbox.athena.server"
             argv += ["--scratch", str(self.workdir / "athena-scratch")]
@@ -114,6 +117,19 @@ class MotoServer:
             "/moto-api/static/athena/query-results",
             {"account_id": "123456789012", "region": REGION, "results": [result]},
         )
+
+    def set_job_outcomes(
+        self,
+        glue: dict[str, dict[str, Any]] | None = None,
+        emr: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Say how Glue job runs (by job name) and EMR steps (by step name) end; see ``moto_jobs``.
+
+        ``glue={"sales_cleaning": {"state": "FAILED", "error": "..."}}``,
+        ``emr={"aggregate": {"state": "FAILED", "reason": "...", "message": "...", "log_file": "..."}}``.
+        Unnamed jobs succeed and unnamed steps complete; ``reset()`` forgets every outcome.
+        """
+        self._post("/moto-api/sales/job-outcomes", {"glue": glue or {}, "emr": emr or {}})
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_sales_provider.sandbox._process import SandboxError
 from airflow_sales_provider.sandbox.athena.client import SandboxAthena
 from airflow_sales_provider.sandbox.aws import REGION, MotoServer
+from airflow_sales_provider.sandbox.databricks import DatabricksJobsReceiver
 from airflow_sales_provider.sandbox.postgres import EmbeddedPostgres
 from airflow_sales_provider.sandbox.slack import SlackReceiver
 
@@ -26,6 +27,7 @@ class Sandbox:
     :param slack: start the Slack webhook receiver.
     :param athena_engine: answer Athena's query API with the sandbox engine (real results from S3 data
         in the Glue catalog, docs/sandbox.md); ``False`` leaves Athena to moto (canned rows only).
+    :param databricks: start the Databricks Jobs API stand-in (``databricks_default``).
     :param workdir: where logs and the database files go; a temporary directory (removed on stop) if unset.
     """
 
@@ -36,6 +38,7 @@ class Sandbox:
         postgres: bool = True,
         slack: bool = True,
         athena_engine: bool = True,
+        databricks: bool = True,
         workdir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._own_workdir = workdir is None
@@ -45,6 +48,7 @@ class Sandbox:
         self.athena = SandboxAthena(self)
         self.postgres = EmbeddedPostgres(self.workdir) if postgres else None
         self.slack = SlackReceiver() if slack else None
+        self.databricks = DatabricksJobsReceiver() if databricks else None
         self._started: list[Any] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -56,7 +60,7 @@ class Sandbox:
             if self.moto is not None:
                 self._started.append(self.moto)
                 self.moto.launch()
-            for service in (self.postgres, self.slack):
+            for service in (self.postgres, self.slack, self.databricks):
                 if service is not None:
                     self._started.append(service)
                     service.start()
@@ -90,7 +94,7 @@ class Sandbox:
     def env(self) -> dict[str, str]:
         """``AIRFLOW_CONN_*`` (and AWS_*) variables that point Airflow at this sandbox."""
         env: dict[str, str] = {}
-        for service in (self.moto, self.postgres, self.slack):
+        for service in (self.moto, self.postgres, self.slack, self.databricks):
             if service is not None and service in self._started:
                 env.update(service.connection_env())
         return env
@@ -141,6 +145,10 @@ class Sandbox:
     @property
     def slack_receiver(self) -> SlackReceiver:
         return self._require(self.slack, "slack")
+
+    @property
+    def databricks_jobs(self) -> DatabricksJobsReceiver:
+        return self._require(self.databricks, "databricks")
 
     @staticmethod
     def _require(service: Any, name: str) -> Any:

@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="athena-engine-"))
     scratch.mkdir(parents=True, exist_ok=True)
+    from airflow_sales_provider.sandbox.moto_jobs import install_job_outcomes
+
+    install_job_outcomes()
     app = build_app(f"http://{args.host}:{args.port}", scratch)
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
