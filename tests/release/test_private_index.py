@@ -107,6 +107,12 @@ def test_install_from_the_private_index_under_the_lines_constraints(
     listed = {p["package_name"]: p["version"] for p in json_output(providers.stdout)}
     assert listed.get(PACKAGE) == __version__, f"airflow providers list: {sorted(listed)}"
 
+    # The Databricks example needs the databricks provider, which MWAA does not preinstall: a user who
+    # deploys it lists the [databricks] extra, installed here the same way under the same constraints.
+    extra = tmp_path / "requirements-examples.txt"
+    extra.write_text(f'--constraint "{constraints}"\n{PACKAGE}[databricks]=={__version__}\n')
+    installed = _install_from_index(python, extra, private_index)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
     _every_example_dag_imports(python, tmp_path, line)
 
 
