@@ -341,6 +341,8 @@ class RedshiftLoadOperator(BaseOperator):
         meta = {**meta, "rows_loaded": rows_loaded(meta, event.get("result_rows") or [])}
         rows = meta.get("rows_loaded")
         if self._loaded is None:  # resumed from the triggerer: what the metadata lists
+            from airflow_sales_provider.objects import S3Object
+
             listed = [S3Object(k) for k in meta.get("files_loaded") or ()]
             self._loaded = (str(meta.get("bucket") or ""), listed, rows)
         else:
