@@ -114,7 +114,9 @@ def migrate_metadata_db(clock: Clock) -> None:
     clock.say("creating the Airflow metadata database (first run only)")
     clock.busy("airflow db migrate")
     subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=os.environ.copy(), check=True,
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=os.environ.copy(),
+        check=True,
         stdout=subprocess.DEVNULL,
     )
     marker.touch()
@@ -189,8 +191,7 @@ def main() -> int:
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     clock.say("starting the sandbox (moto server, embedded PostgreSQL, Slack receiver)")
     clock.busy("starting the sandbox")
-    from airflow_sales_provider.sandbox import Sandbox
-    from airflow_sales_provider.sandbox import sales_data
+    from airflow_sales_provider.sandbox import Sandbox, sales_data
 
     states: dict[str, str] = {}
     try:
@@ -255,7 +256,8 @@ def print_summary(sandbox: Any, config: dict[str, Any], clock: Clock) -> None:
         )
         reasons: dict[str, list[str]] = {}
         for day, reason, count in rows(
-            "SELECT sale_date::text, reason, count(*) FROM {schema}.sales_quarantine GROUP BY 1, 2 ORDER BY 1, 2"
+            "SELECT sale_date::text, reason, count(*) FROM {schema}.sales_quarantine "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
         ):
             reasons.setdefault(day, []).append(f"{count} {reason}")
         kpis = rows(

@@ -105,14 +105,25 @@ def pipeline(airflow_db, sales_sandbox) -> Any:
 
 @pytest.fixture(scope="module")
 def failing_day(pipeline, sales_sandbox) -> Any:
-    """The smallest day whose fail check fails: one file, two of its three lines negative (67% quarantined)."""
+    """The smallest day whose fail check fails: one file, two of three lines negative (67% quarantined)."""
     with pytest.MonkeyPatch.context() as patch:
         for key, value in secrets_backend_env(sales_sandbox).items():
             patch.setenv(key, value)
         good = pipeline.files[0].lines[0]
         lines = [
-            SalesLine(900_001 + n, 1, 1, FAILING_DAY, good.sold_at.replace(day=10), None, "food", 1,
-                      amount, "sale", good.updated_at.replace(day=10))
+            SalesLine(
+                900_001 + n,
+                1,
+                1,
+                FAILING_DAY,
+                good.sold_at.replace(day=10),
+                None,
+                "food",
+                1,
+                amount,
+                "sale",
+                good.updated_at.replace(day=10),
+            )
             for n, amount in enumerate((Decimal("5.00"), Decimal("-1.00"), Decimal("-2.00")))
         ]
         upload(sales_sandbox, CONFIG, [StoreFile(f"daily/{FAILING_DAY}/store_1.csv", lines)])
@@ -151,14 +162,19 @@ def test_per_store_aggregates_and_clean_lines_are_exact_after_the_rerun(pipeline
         "ORDER BY 1, 2",
     )
     assert stores == [(day, *store) for day in DEFAULT_DAYS for store in oracle[day].per_store()]
-    clean = _query(sales_sandbox, "SELECT sale_date, count(*) FROM {schema}.sales_clean GROUP BY 1 ORDER BY 1")
+    clean = _query(
+        sales_sandbox, "SELECT sale_date, count(*) FROM {schema}.sales_clean GROUP BY 1 ORDER BY 1"
+    )
     assert clean == [(day, len(oracle[day].clean)) for day in DEFAULT_DAYS]
     # nothing doubled: one staged row per order line, every file in the ledger once
-    staged = _query(sales_sandbox, "SELECT sale_date, count(*) FROM {schema}.stg_sales_lines GROUP BY 1 ORDER BY 1")
+    staged = _query(
+        sales_sandbox, "SELECT sale_date, count(*) FROM {schema}.stg_sales_lines GROUP BY 1 ORDER BY 1"
+    )
     assert staged == [(day, oracle[day].staged) for day in DEFAULT_DAYS]
     ledger = _query(
         sales_sandbox,
-        "SELECT s3_key, count(*) FROM {schema}.sales_load_ledger WHERE target_table = %s GROUP BY 1 ORDER BY 1",
+        "SELECT s3_key, count(*) FROM {schema}.sales_load_ledger WHERE target_table = %s "
+        "GROUP BY 1 ORDER BY 1",
         f"{SCHEMA}.stg_sales_lines",
     )
     assert ledger == sorted((f.key, 1) for f in pipeline.files)
@@ -229,21 +245,23 @@ def test_reports_hold_the_numbers_athena_computed_from_the_lake(pipeline, sales_
         ], day
         lines = s3.get_object(Bucket=CONFIG["reports_bucket"], Key=f"daily/{day}.jsonl")["Body"].read()
         assert [json.loads(line) for line in lines.splitlines()] == [
-            dict(zip(rows[0], r)) for r in rows[1:]
+            dict(zip(rows[0], r, strict=True)) for r in rows[1:]
         ]
     # the day-2 lake partition was overwritten by the rerun, never appended to
-    keys = [
-        o["Key"]
-        for o in s3.list_objects_v2(Bucket=CONFIG["lake_bucket"], Prefix="curated/")["Contents"]
-    ]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=CONFIG["lake_bucket"], Prefix="curated/")["Contents"]]
     assert sorted(keys) == [f"curated/sales_clean/sale_date={d}/part-00000.csv" for d in DEFAULT_DAYS]
 
 
 def test_one_slack_summary_per_run(pipeline):
     assert len(pipeline.slack) == 4
-    for message, day in zip(pipeline.slack, ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-02"]):
+    for message, day in zip(
+        pipeline.slack, ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-02"], strict=True
+    ):
         assert message["blocks"][0]["text"]["text"] == ":white_check_mark: Succeeded: daily_sales_pipeline"
-        assert message["text"] == f"Daily sales for {day} (systest) are published: s3://sales-reports/daily/{day}.csv"
+        assert (
+            message["text"]
+            == f"Daily sales for {day} (systest) are published: s3://sales-reports/daily/{day}.csv"
+        )
 
 
 def test_config_comes_from_the_secrets_backend(pipeline, sales_sandbox, monkeypatch):
@@ -274,7 +292,9 @@ def test_a_failing_check_turns_the_run_red_and_publishes_nothing(failing_day, sa
     s3 = sales_sandbox.boto3_client("s3")
     reports = s3.list_objects_v2(Bucket=CONFIG["reports_bucket"], Prefix=f"daily/{FAILING_DAY}")
     assert reports.get("KeyCount", 0) == 0
-    lake = s3.list_objects_v2(Bucket=CONFIG["lake_bucket"], Prefix=f"curated/sales_clean/sale_date={FAILING_DAY}")
+    lake = s3.list_objects_v2(
+        Bucket=CONFIG["lake_bucket"], Prefix=f"curated/sales_clean/sale_date={FAILING_DAY}"
+    )
     assert lake.get("KeyCount", 0) == 0
     assert len(messages) == 1, [m.get("text") for m in messages]
     text = messages[0]["text"]
