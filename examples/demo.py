@@ -177,7 +177,7 @@ def run_day(dag: Any, day: Any, clock: Clock, label: str, conf: dict[str, Any] |
 
     logical_date = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     clock.say(f"{label}: daily_sales_pipeline for {day}" + (f" with conf {conf}" if conf else ""))
-    clock.busy(f"{label} starting (parsing the DAG, creating the run)")
+    clock.busy(f"{label} starting (creating the run; the first run also builds Airflow 3's in-process API)")
     date_arg = "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date"
     dag_run = dag.test(**{date_arg: logical_date}, run_conf=conf)
     state = str(getattr(dag_run.state, "value", dag_run.state))

@@ -304,9 +304,9 @@ with DAG(
                     cursor, f"COPY ({select}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer
                 )
             buffer.seek(0)
-            S3Hook(aws_conn_id="aws_default").load_file_obj(
-                buffer, key=key, bucket_name=config["lake_bucket"], replace=True
-            )
+            s3 = S3Hook(aws_conn_id="aws_default")
+            s3.load_file_obj(buffer, key=key, bucket_name=config["lake_bucket"], replace=True)
+        etag = s3.head_object(key=key, bucket_name=config["lake_bucket"])["ETag"].strip('"')
         glue = GlueCatalogHook(aws_conn_id="aws_default").get_conn()
         ensure_lake_table(glue, config["glue_database"], f"s3://{config['lake_bucket']}/curated/sales_clean/")
         location = f"s3://{config['lake_bucket']}/curated/sales_clean/sale_date={ds}/"
@@ -317,7 +317,9 @@ with DAG(
             )
         except glue.exceptions.AlreadyExistsException:
             pass  # a rerun of the day: same partition, same location, object overwritten above
-        return {"uri": f"s3://{config['lake_bucket']}/{key}", "rows": rows}
+        # The report query names this ETag: a rerun whose data changed gets a new Athena query (a new
+        # client request token), while a retry on the same data re-attaches to the one it started.
+        return {"uri": f"s3://{config['lake_bucket']}/{key}", "rows": rows, "etag": etag}
 
     # [END howto_daily_sales_publish]
 

@@ -23,7 +23,8 @@ def render(path: Path, schema: str = "sales") -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     env.filters["sql_identifier"] = quote_identifier
     var = SimpleNamespace(json=SimpleNamespace(sales_pipeline={"schema": schema}))
-    return env.from_string(path.read_text()).render(var=var, ds="2024-03-01")
+    ti = SimpleNamespace(xcom_pull=lambda task_ids: {"etag": "9dd4e461268c8034f5c8564e155c67a6"})
+    return env.from_string(path.read_text()).render(var=var, ds="2024-03-01", ti=ti)
 
 
 def test_every_step_has_its_files():
@@ -55,3 +56,8 @@ def test_report_query_parses_as_athena_sql():
     (statement,) = sqlglot.parse(render(SQL / "report" / "daily_store_report.sql"), read="athena")
     assert statement is not None
     assert "2024-03-01" in statement.sql(dialect="trino")
+
+
+def test_report_query_names_the_lake_object_it_reads():
+    """The ETag is in the query text, so a rerun on changed data gets a new Athena client request token."""
+    assert "9dd4e461268c8034f5c8564e155c67a6" in render(SQL / "report" / "daily_store_report.sql")
