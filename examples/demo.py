@@ -51,9 +51,15 @@ def migrate_metadata_db(env: dict[str, str]) -> None:
 
 
 def main() -> int:
-    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     print("demo: starting the sandbox (moto server, embedded PostgreSQL, Slack receiver)", flush=True)
     with Sandbox() as sandbox:
+        return run_demo(sandbox)
+
+
+def run_demo(sandbox: Sandbox) -> int:
+    """Run the demo against a started sandbox (``make demo-ui`` then shows the runs in the UI)."""
+    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    if True:
         env = airflow_env(sandbox)
         migrate_metadata_db(env)
         s3 = sandbox.boto3_client("s3")

@@ -1,0 +1,205 @@
+"""The daily sales pipeline built only from official operators: the baseline of ``benchmarks/pipeline.py``.
+
+What a data engineer would write today with the amazon, common.sql and (where installed) slack
+providers, and nothing of ours:
+
+- ``S3KeySensor`` (poke mode, the default: it holds a worker slot while it waits) with a ``check_fn``
+  for the minimum number of files;
+- ``S3ListOperator`` and one mapped ``S3ToSqlOperator`` per file, appending to a raw table. On AWS this
+  would be ``S3ToRedshiftOperator`` (``method="APPEND"``: a bare ``COPY``); its ``COPY … FROM 's3://…'``
+  does not exist in PostgreSQL, so against the sandbox warehouse the official operator that really loads
+  S3 files is ``S3ToSqlOperator`` (download, parse, ``insert_rows``). Both append: a rerun of a day
+  loads its files again;
+- ``SQLExecuteQueryOperator`` for the clean and aggregate steps (delete the day, insert the day);
+- ``SQLColumnCheckOperator`` and ``SQLTableCheckOperator`` on the day's partition;
+- ``AthenaOperator`` for the report;
+- ``SlackWebhookNotifier`` on success and failure when the slack provider is installed.
+
+It lives under ``benchmarks/`` (not ``examples/``): it is the comparison, not a recommendation.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from datetime import datetime
+
+from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+from airflow.providers.amazon.aws.operators.s3 import S3ListOperator
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.providers.amazon.aws.transfers.s3_to_sql import S3ToSqlOperator
+from airflow.providers.common.sql.operators.sql import (
+    SQLColumnCheckOperator,
+    SQLExecuteQueryOperator,
+    SQLTableCheckOperator,
+)
+
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG  # type: ignore[attr-defined,no-redef]
+
+try:
+    from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+except ImportError:  # the slack provider is not installed: no notifications on this side
+    SlackWebhookNotifier = None
+
+DAG_ID = "official_daily_sales"
+RAW_BUCKET = "{{ params.raw_bucket }}"
+SCHEMA = "{{ params.schema }}"
+COLUMNS = [
+    "order_id", "line_no", "store_id", "sale_date", "sold_at", "customer_id", "category", "quantity",
+    "amount", "kind", "updated_at",
+]  # fmt: skip
+
+
+def parse_store_file(path: str) -> list[list[str | None]]:
+    """A store file (CSV, maybe gzipped) as rows; empty fields become NULL."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rt") if gzipped else open(path, newline="")) as text:
+        reader = csv.reader(text)
+        next(reader)  # header
+        return [[value or None for value in row] for row in reader]
+
+
+def enough_files(files: list[dict], **context: object) -> bool:
+    return len(files) >= int(context["params"]["min_files"])  # type: ignore[index]
+
+
+callbacks = {}
+if SlackWebhookNotifier is not None:
+    notifier = SlackWebhookNotifier(slack_webhook_conn_id="slack_webhook_default", text="{{ dag_run }}")
+    callbacks = {"on_success_callback": notifier, "on_failure_callback": notifier}
+
+with DAG(
+    dag_id=DAG_ID,
+    schedule="0 1 * * *",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "benchmarks", "retries": 0},
+    params={
+        "raw_bucket": "sales-raw",
+        "reports_bucket": "sales-reports",
+        "schema": "official_sales",
+        "min_files": 3,
+        "athena_database": "sales",
+    },
+    tags=["benchmark", "official-operators"],
+    **callbacks,
+) as dag:
+    wait = S3KeySensor(
+        task_id="wait_for_files",
+        bucket_name=RAW_BUCKET,
+        bucket_key="daily/{{ ds }}/store_*",
+        wildcard_match=True,
+        check_fn=enough_files,
+        poke_interval=1,
+        timeout=300,
+        aws_conn_id="aws_default",
+    )
+    list_files = S3ListOperator(
+        task_id="list_files", bucket=RAW_BUCKET, prefix="daily/{{ ds }}/", aws_conn_id="aws_default"
+    )
+    ddl = SQLExecuteQueryOperator(
+        task_id="create_tables",
+        conn_id="warehouse_default",
+        sql=[
+            f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+            f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.raw_sales_lines (
+                order_id bigint, line_no integer, store_id integer, sale_date date, sold_at timestamp,
+                customer_id integer, category varchar(64), quantity integer, amount numeric(12, 2),
+                kind varchar(16), updated_at timestamp)""",
+            f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sales_clean (
+                order_id bigint, line_no integer, store_id integer, sale_date date, category varchar(64),
+                quantity integer, amount numeric(12, 2), kind varchar(16), net_amount numeric(12, 2))""",
+            f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.daily_kpis (
+                sale_date date, revenue numeric(14, 2), units bigint, orders bigint)""",
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.stores (store_id integer, store_name text, region text)",
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.category_map (raw_category text, category text)",
+            f"TRUNCATE {SCHEMA}.stores, {SCHEMA}.category_map",
+        ],
+    )
+    references = [
+        S3ToSqlOperator(
+            task_id=f"load_{table}",
+            s3_bucket=RAW_BUCKET,
+            s3_key=f"reference/{table}.csv",
+            schema=SCHEMA,
+            table=table,
+            parser=parse_store_file,
+            sql_conn_id="warehouse_default",
+            aws_conn_id="aws_default",
+        )
+        for table in ("stores", "category_map")
+    ]
+    load = S3ToSqlOperator.partial(
+        task_id="load_file",
+        s3_bucket=RAW_BUCKET,
+        schema=SCHEMA,
+        table="raw_sales_lines",
+        column_list=COLUMNS,
+        parser=parse_store_file,
+        sql_conn_id="warehouse_default",
+        aws_conn_id="aws_default",
+    ).expand(s3_key=list_files.output)
+    clean = SQLExecuteQueryOperator(
+        task_id="clean",
+        conn_id="warehouse_default",
+        sql=[
+            f"DELETE FROM {SCHEMA}.sales_clean WHERE sale_date = %(ds)s",
+            f"""INSERT INTO {SCHEMA}.sales_clean
+                SELECT r.order_id, r.line_no, r.store_id, r.sale_date, m.category, r.quantity, r.amount,
+                       r.kind, CASE WHEN r.kind = 'refund' THEN -r.amount ELSE r.amount END
+                FROM {SCHEMA}.raw_sales_lines r
+                JOIN {SCHEMA}.stores s ON s.store_id = r.store_id
+                JOIN {SCHEMA}.category_map m ON m.raw_category = LOWER(TRIM(r.category))
+                WHERE r.sale_date = %(ds)s AND r.order_id IS NOT NULL AND r.amount >= 0""",
+        ],
+        parameters={"ds": "{{ ds }}"},
+    )
+    aggregate = SQLExecuteQueryOperator(
+        task_id="aggregate",
+        conn_id="warehouse_default",
+        sql=[
+            f"DELETE FROM {SCHEMA}.daily_kpis WHERE sale_date = %(ds)s",
+            f"""INSERT INTO {SCHEMA}.daily_kpis
+                SELECT sale_date, SUM(net_amount), SUM(CASE WHEN kind = 'sale' THEN quantity END),
+                       COUNT(DISTINCT CASE WHEN kind = 'sale' THEN order_id END)
+                FROM {SCHEMA}.sales_clean WHERE sale_date = %(ds)s GROUP BY sale_date""",
+        ],
+        parameters={"ds": "{{ ds }}"},
+    )
+    column_checks = SQLColumnCheckOperator(
+        task_id="column_checks",
+        conn_id="warehouse_default",
+        table=f"{SCHEMA}.sales_clean",
+        column_mapping={
+            "order_id": {"null_check": {"equal_to": 0}},
+            "store_id": {"null_check": {"equal_to": 0}},
+            "amount": {"min": {"geq_to": 0}},
+        },
+        partition_clause="sale_date = '{{ ds }}'",
+    )
+    table_checks = SQLTableCheckOperator(
+        task_id="table_checks",
+        conn_id="warehouse_default",
+        table=f"{SCHEMA}.daily_kpis",
+        checks={
+            "one_row": {"check_statement": "COUNT(*) = 1"},
+            "revenue_positive": {"check_statement": "MIN(revenue) > 0"},
+        },
+        partition_clause="sale_date = '{{ ds }}'",
+    )
+    report = AthenaOperator(
+        task_id="report",
+        query="SELECT * FROM daily_kpis WHERE sale_date = DATE '{{ ds }}'",
+        database="{{ params.athena_database }}",
+        output_location="s3://{{ params.reports_bucket }}/official/{{ ds }}/",
+        aws_conn_id="aws_default",
+        sleep_time=1,
+    )
+
+    wait >> list_files >> ddl >> references >> load >> clean >> aggregate
+    aggregate >> [column_checks, table_checks] >> report
