@@ -75,6 +75,29 @@ def test_template_fields_render():
     assert sensor.aws_conn_id == "aws_default"
 
 
+def test_min_files_and_settle_seconds_render_from_templates():
+    """Environment-specific numbers come from a Variable through templates; rendered text is read back."""
+    with DAG(dag_id="render_s3_arrival_numbers", schedule=None, start_date=datetime(2024, 1, 1)):
+        sensor = make(min_files="{{ params.min_files }}", settle_seconds="{{ params.settle }}")
+    sensor.render_template_fields({"ds": "2024-03-01", "params": {"min_files": 3, "settle": 2.5}})
+    spec = sensor.arrival_spec()
+    assert (spec.min_files, spec.settle_seconds) == (3, 2.5)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("min_files", "three", id="min-files-not-a-number"),
+        pytest.param("min_files", "0", id="min-files-zero"),
+        pytest.param("settle_seconds", "soon", id="settle-not-a-number"),
+    ],
+)
+def test_rendered_numbers_that_are_not_numbers_fail_clearly(field, value):
+    sensor = make(**{field: value})
+    with pytest.raises(Exception, match=field):
+        sensor.arrival_spec()
+
+
 def test_deferrable_follows_airflow_config():
     """``deferrable`` defaults to ``[operators] default_deferrable`` (read in a fresh interpreter)."""
     probe = (

@@ -60,6 +60,19 @@ if TYPE_CHECKING:
 DEFERRAL_TIMEOUT_GRACE_SECONDS = 60.0
 
 
+def _rendered_number(value: Any, kind: type) -> Any:
+    """A templated number arrives as text (``"3"``) unless the DAG renders native objects: read it back.
+
+    Anything that is not a plain number is returned as it is, for ``ArrivalSpec.validate`` to reject.
+    """
+    if isinstance(value, str):
+        try:
+            return kind(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
 class _ConfigFailure(BaseException):
     """Carries a configuration error out of ``poke`` through the sensor loop untouched.
 
@@ -91,10 +104,11 @@ class S3ArrivalSensor(BaseSensorOperator):
     :param prefix: the key prefix to wait under, e.g. ``daily/{{ ds }}/`` (templated).
     :param pattern: optional glob matched against the key relative to ``prefix``, e.g. ``*.csv``;
         ``*`` also matches ``/`` (templated).
-    :param min_files: how many matching new files must be there (default 1).
+    :param min_files: how many matching new files must be there (default 1; templated: a rendered
+        string such as ``"3"`` is read as a number).
     :param min_size_bytes: files smaller than this do not count (default 0).
     :param settle_seconds: how long the set of matching keys, sizes and ETags must stay unchanged
-        (default 60; 0 accepts as soon as ``min_files`` are there).
+        (default 60; 0 accepts as soon as ``min_files`` are there; templated like ``min_files``).
     :param exclude_loaded_into: target table (``table`` or ``schema.table``): files the loader's ledger
         already holds for it (same key and ETag) do not count and are not handed over (templated).
     :param warehouse_conn_id: the warehouse connection holding the ledger (templated).
@@ -115,6 +129,8 @@ class S3ArrivalSensor(BaseSensorOperator):
         "bucket",
         "prefix",
         "pattern",
+        "min_files",
+        "settle_seconds",
         "exclude_loaded_into",
         "warehouse_conn_id",
         "ledger_table",
@@ -173,9 +189,9 @@ class S3ArrivalSensor(BaseSensorOperator):
             bucket=self.bucket,
             prefix=self.prefix,
             pattern=self.pattern or None,
-            min_files=self.min_files,
+            min_files=_rendered_number(self.min_files, int),
             min_size_bytes=self.min_size_bytes,
-            settle_seconds=self.settle_seconds,
+            settle_seconds=_rendered_number(self.settle_seconds, float),
             ignore_prefix=None,
         ).validate()
         if self.manifest_key is None:

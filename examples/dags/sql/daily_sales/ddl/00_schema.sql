@@ -1,0 +1,2 @@
+{% set schema = var.json.sales_pipeline.schema | sql_identifier %}
+CREATE SCHEMA IF NOT EXISTS {{ schema }}
