@@ -126,8 +126,7 @@ with DAG(
             task_id=f"load_{table}",
             s3_bucket=RAW_BUCKET,
             s3_key=f"reference/{table}.csv",
-            schema=SCHEMA,
-            table=table,
+            table=f"{SCHEMA}.{table}",
             parser=parse_store_file,
             sql_conn_id="warehouse_default",
             aws_conn_id="aws_default",
@@ -137,8 +136,7 @@ with DAG(
     load = S3ToSqlOperator.partial(
         task_id="load_file",
         s3_bucket=RAW_BUCKET,
-        schema=SCHEMA,
-        table="raw_sales_lines",
+        table=f"{SCHEMA}.raw_sales_lines",  # its ``schema`` names the database, not the table's schema
         column_list=COLUMNS,
         parser=parse_store_file,
         sql_conn_id="warehouse_default",

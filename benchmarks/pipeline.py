@@ -160,7 +160,12 @@ def run_child(env: dict[str, str], side: Side, ds: str, land: list[str], land_af
     wall = time.perf_counter() - start
     if proc.returncode != 0 or not messages.exists():
         raise RuntimeError(f"{side.name} {ds} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return {**json.loads(messages.read_text()), "process_seconds": wall}
+    result = {**json.loads(messages.read_text()), "process_seconds": wall}
+    if result["state"] != "success":
+        log = messages.with_suffix(".log")
+        log.write_text(proc.stdout + proc.stderr)
+        print(f"{side.name} {ds}: run failed; its output is in {log}", file=sys.stderr)
+    return result
 
 
 def expected_figures() -> tuple[int, Decimal]:
@@ -204,7 +209,7 @@ def main() -> int:
     dags = home / "dags"
     shutil.copytree(REPO / "examples" / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "benchmarks" / "official_daily_sales.py", dags)
-    days = [d.isoformat() for d in sales_data.DEFAULT_DAYS]
+    days = [d.isoformat() for d in sales_data.DEFAULT_DAYS][: int(os.environ.get('BENCH_DAYS', 3))]
     files = sales_data.generate()
     on_time = {ds: [f.key for f in files if f.key.startswith(f"daily/{ds}/") and not f.late] for ds in days}
     late = {ds: [f.key for f in files if f.key.startswith(f"daily/{ds}/") and f.late] for ds in days}
@@ -260,7 +265,8 @@ def main() -> int:
                     revenue = [r[0] for r in cursor.fetchall()]
                 results[side.name] = {"runs": runs, "rows": rows, "revenue": revenue}
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(home, ignore_errors=True)
     report(results, days)
     return 0
 
