@@ -57,7 +57,7 @@ def parse_store_file(path: str) -> list[list[str | None]]:
     """A store file (CSV, maybe gzipped) as rows; empty fields become NULL."""
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
-    with (gzip.open(path, "rt") if gzipped else open(path, newline="")) as text:
+    with gzip.open(path, "rt") if gzipped else open(path, newline="") as text:
         reader = csv.reader(text)
         next(reader)  # header
         return [[value or None for value in row] for row in reader]

@@ -195,6 +195,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--land-after", type=float, default=3.0, help="seconds the sensors wait per day")
+    parser.add_argument("--keep", action="store_true", help="keep the Airflow home (logs of failed runs)")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -209,7 +210,7 @@ def main() -> int:
     dags = home / "dags"
     shutil.copytree(REPO / "examples" / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "benchmarks" / "official_daily_sales.py", dags)
-    days = [d.isoformat() for d in sales_data.DEFAULT_DAYS][: int(os.environ.get('BENCH_DAYS', 3))]
+    days = [d.isoformat() for d in sales_data.DEFAULT_DAYS]
     files = sales_data.generate()
     on_time = {ds: [f.key for f in files if f.key.startswith(f"daily/{ds}/") and not f.late] for ds in days}
     late = {ds: [f.key for f in files if f.key.startswith(f"daily/{ds}/") and f.late] for ds in days}
@@ -265,7 +266,7 @@ def main() -> int:
                     revenue = [r[0] for r in cursor.fetchall()]
                 results[side.name] = {"runs": runs, "rows": rows, "revenue": revenue}
     finally:
-        if not os.environ.get("BENCH_KEEP"):
+        if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
     report(results, days)
     return 0
