@@ -6,7 +6,7 @@ seeded store files, then day 2 again after its late file landed.
 - ``ours``: ``examples/dags/daily_sales_pipeline.py`` (``S3ArrivalSensor`` deferrable,
   ``RedshiftLoadOperator`` upsert, SQL clean/aggregate, ``DataQualityOperator``,
   ``AthenaReportOperator``, ``SlackNotifyOperator``);
-- ``official`` (baseline): ``benchmarks/official_daily_sales.py`` (``S3KeySensor``, ``S3ToSqlOperator``
+- ``official`` (baseline): ``benchmarks/dags/official_daily_sales.py`` (``S3KeySensor``, ``S3ToSqlOperator``
   appending, ``SQLExecuteQueryOperator``, ``SQLColumnCheckOperator``/``SQLTableCheckOperator``,
   ``AthenaOperator``; its docstring says why ``S3ToSqlOperator`` stands in for ``S3ToRedshiftOperator``).
 
@@ -209,7 +209,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     dags = home / "dags"
     shutil.copytree(REPO / "examples" / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "benchmarks" / "official_daily_sales.py", dags)
+    shutil.copy(REPO / "benchmarks" / "dags" / "official_daily_sales.py", dags)
     days = [d.isoformat() for d in sales_data.DEFAULT_DAYS]
     files = sales_data.generate()
     on_time = {ds: [f.key for f in files if f.key.startswith(f"daily/{ds}/") and not f.late] for ds in days}
