@@ -15,7 +15,8 @@ providers, and nothing of ours:
 - ``AthenaOperator`` for the report;
 - ``SlackWebhookNotifier`` on success and failure when the slack provider is installed.
 
-It lives under ``benchmarks/dags/`` (not ``examples/``; ``make bench`` runs only ``benchmarks/*.py``): it is the comparison, not a recommendation.
+It lives under ``benchmarks/dags/`` (not ``examples/``; ``make bench`` runs only ``benchmarks/*.py``):
+it is the comparison, not a recommendation.
 """
 
 from __future__ import annotations
