@@ -164,7 +164,7 @@ def run_child(env: dict[str, str], side: Side, ds: str, land: list[str], land_af
     if result["state"] != "success":
         log = messages.with_suffix(".log")
         log.write_text(proc.stdout + proc.stderr)
-        print(f"{side.name} {ds}: run failed; its output is in {log}", file=sys.stderr)
+        print(f"{side.name} {ds}: run failed; its output: {log} (kept with --keep)", file=sys.stderr)
     return result
 
 
