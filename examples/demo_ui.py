@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,19 +27,21 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo  # noqa: E402  (examples/demo.py: the sandbox set-up and the pipeline days)
 
-from airflow_sales_provider.sandbox import Sandbox  # noqa: E402
 from airflow_sales_provider.sandbox._process import (  # noqa: E402
     LOOPBACK,
     port_is_listening,
     spawn,
     tail,
 )
+
+if TYPE_CHECKING:
+    from airflow_sales_provider.sandbox import Sandbox
 
 USERNAME = "admin"
 PASSWORD = "admin"
@@ -205,8 +208,40 @@ def wait_for_ui(stack: AirflowStack, client: UiClient, dag_id: str, stop: thread
             return runs
         stop.wait(1)
     if stop.is_set():
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt("")
     raise RuntimeError(f"the UI did not list {dag_id} within {READY_TIMEOUT:.0f}s (logs: {stack.logs})")
+
+
+def install_examples(dags_folder: Path) -> None:
+    """Every example DAG beside the demo's pipeline in the demo's dags folder (the UI's DAG bundle)."""
+    examples = Path(__file__).resolve().parent / "dags"
+    if dags_folder.resolve() != examples.resolve():
+        skip = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(examples, dags_folder, dirs_exist_ok=True, ignore=skip)
+
+
+def serve_ui(sandbox: Sandbox, port: int) -> None:
+    """After the demo's runs, inside its sandbox: Airflow's UI and components until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    env = ui_env({**os.environ, **demo.airflow_environment(sandbox)}, demo.AIRFLOW_HOME, port)
+    install_examples(Path(env["AIRFLOW__CORE__DAGS_FOLDER"]))
+    if airflow_major() < 3:
+        create_airflow2_login(env)
+    stack = AirflowStack(env, demo.AIRFLOW_HOME / "demo-ui-logs", port)
+    print("demo-ui: starting Airflow's UI and components", flush=True)
+    try:
+        stack.start()
+        runs = wait_for_ui(stack, UiClient(port), demo.DAG_ID, stop)
+        states = ", ".join(f"{run['dag_run_id']}: {run['state']}" for run in runs)
+        print(f"demo-ui: ready at http://{LOOPBACK}:{port}/dags/{demo.DAG_ID} (runs: {states})", flush=True)
+        print(f"demo-ui: log in as {USERNAME} / {PASSWORD}; press Ctrl-C to stop", flush=True)
+        while not stop.wait(1):
+            stack.check_alive()
+    finally:
+        print("demo-ui: stopping Airflow and the sandbox", flush=True)
+        stack.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,39 +251,20 @@ def main(argv: list[str] | None = None) -> int:
     if port_is_listening(args.port):
         print(f"demo-ui: port {args.port} is already in use; choose another with PORT=<n>", file=sys.stderr)
         return 2
+    failure: list[str] = []
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print("demo-ui: starting the sandbox (moto server, embedded PostgreSQL, Slack receiver)", flush=True)
-    try:
-        with Sandbox() as sandbox:
-            if demo.run_demo(sandbox) != 0:
-                print("demo-ui: the demo runs failed; not starting the UI", file=sys.stderr)
-                return 1
-            env = ui_env(demo.airflow_env(sandbox), demo.AIRFLOW_HOME, args.port)
-            if airflow_major() < 3:
-                create_airflow2_login(env)
-            stack = AirflowStack(env, demo.AIRFLOW_HOME / "demo-ui-logs", args.port)
-            print("demo-ui: starting Airflow's UI and components", flush=True)
-            try:
-                stack.start()
-                runs = wait_for_ui(stack, UiClient(args.port), demo.DAG_ID, stop)
-                states = ", ".join(f"{run['dag_run_id']}: {run['state']}" for run in runs)
-                url = f"http://{LOOPBACK}:{args.port}"
-                print(f"demo-ui: ready at {url}/dags/{demo.DAG_ID} (runs: {states})", flush=True)
-                print(f"demo-ui: log in as {USERNAME} / {PASSWORD}; press Ctrl-C to stop", flush=True)
-                while not stop.wait(1):
-                    stack.check_alive()
-            finally:
-                print("demo-ui: stopping Airflow and the sandbox", flush=True)
-                stack.stop()
-    except KeyboardInterrupt:
-        pass
-    except RuntimeError as exc:
-        print(f"demo-ui: FAILED: {exc}", file=sys.stderr)
+    def after_runs(sandbox: Sandbox) -> None:
+        try:
+            serve_ui(sandbox, args.port)
+        except (RuntimeError, KeyboardInterrupt) as exc:
+            failure.append(str(exc))
+
+    status = demo.main(after_runs=after_runs)
+    if failure and failure[0]:
+        print(f"demo-ui: FAILED: {failure[0]}", file=sys.stderr)
         return 1
     print("demo-ui: stopped", flush=True)
-    return 0
+    return status
 
 
 if __name__ == "__main__":
