@@ -1,11 +1,9 @@
 """``make demo-ui``: the demo's sandbox and runs, then Airflow's own UI on loopback until Ctrl-C.
 
-It starts the sandbox, runs ``make demo``'s pipeline days against it (so the runs are in the UI's
-history), then starts the Airflow components a local deployment needs, all on 127.0.0.1:
-
-- Airflow 3: ``airflow api-server`` (the UI, the REST API and the Execution API), ``scheduler`` (with
-  the LocalExecutor), ``dag-processor`` and ``triggerer``; login through the simple auth manager.
-- Airflow 2: ``airflow webserver``, ``scheduler`` and ``triggerer``; login through a FAB user.
+It runs ``make demo`` (sandbox up, the pipeline's days), and before the demo stops its sandbox starts
+the Airflow 3 components a local deployment needs, all on 127.0.0.1, against the demo's Airflow home:
+``airflow api-server`` (the UI, the REST API and the Execution API), ``scheduler`` (LocalExecutor),
+``dag-processor`` and ``triggerer``; login through Airflow's simple auth manager.
 
 The login is fixed (``admin`` / ``admin``: a local demo, never a deployment) and printed with the URL.
 Ctrl-C (or SIGTERM) stops every component and then the sandbox; the ports are free again afterwards.
@@ -57,62 +55,31 @@ def airflow_major() -> int:
 
 def ui_env(base_env: dict[str, str], home: Path, port: int) -> dict[str, str]:
     """The demo's environment plus what the UI components share: executor, URLs, login, JWT secret."""
-    env = dict(base_env)
     url = f"http://{LOOPBACK}:{port}"
-    env.update(
-        {
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            # The demo's runs stay the DAG's history: nothing is scheduled until you unpause a DAG.
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        }
-    )
-    if airflow_major() >= 3:
-        passwords = home / "simple_auth_manager_passwords.json"
-        passwords.write_text(json.dumps({USERNAME: PASSWORD}) + "\n")
-        env.update(
-            {
-                "AIRFLOW__CORE__AUTH_MANAGER": (
-                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-                ),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-                "AIRFLOW__API__HOST": LOOPBACK,
-                "AIRFLOW__API__PORT": str(port),
-                "AIRFLOW__API__BASE_URL": url,
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
-                # Every component signs and checks task tokens with the same key.
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            }
-        )
-    else:
-        env.update(
-            {
-                "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": LOOPBACK,
-                "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(port),
-                "AIRFLOW__WEBSERVER__BASE_URL": url,
-                "AIRFLOW__WEBSERVER__SECRET_KEY": secrets.token_urlsafe(32),
-                "AIRFLOW__WEBSERVER__WORKERS": "1",
-                "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
-            }
-        )
-    return env
+    passwords = home / "simple_auth_manager_passwords.json"
+    passwords.write_text(json.dumps({USERNAME: PASSWORD}) + "\n")
+    return {
+        **base_env,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        # The demo's runs stay the DAGs' history: nothing is scheduled until you unpause a DAG.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__CORE__AUTH_MANAGER": (
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API__HOST": LOOPBACK,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        # Every component signs and checks task tokens with the same key.
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+    }
 
 
-def components() -> list[list[str]]:
-    if airflow_major() >= 3:
-        return [["api-server", "--workers", "1"], ["scheduler"], ["dag-processor"], ["triggerer"]]
-    # Airflow 2's scheduler parses the DAG files itself (standalone DAG processor off).
-    return [["webserver", "--workers", "1"], ["scheduler"], ["triggerer"]]
-
-
-def create_airflow2_login(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "users", "create", "--username", USERNAME, "--password", PASSWORD,
-         "--role", "Admin", "--firstname", "Demo", "--lastname", "Admin", "--email", "admin@example.test"],
-        env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+COMPONENTS = (["api-server", "--workers", "1"], ["scheduler"], ["dag-processor"], ["triggerer"])
 
 
 class AirflowStack:
@@ -126,7 +93,7 @@ class AirflowStack:
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        for argv in components():
+        for argv in COMPONENTS:
             name = argv[0]
             log = self.logs / f"{name}.log"
             log.write_bytes(b"")
@@ -172,29 +139,22 @@ class UiClient:
 
     def headers(self) -> dict[str, str]:
         if self._headers is None:
-            if airflow_major() >= 3:
-                request = urllib.request.Request(
-                    f"{self.url}/auth/token",
-                    data=json.dumps({"username": USERNAME, "password": PASSWORD}).encode(),
-                    headers={"Content-Type": "application/json"},
-                    method="POST",
-                )
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    token = json.loads(response.read())["access_token"]
-                self._headers = {"Authorization": f"Bearer {token}"}
-            else:
-                import base64
-
-                basic = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
-                self._headers = {"Authorization": f"Basic {basic}"}
+            request = urllib.request.Request(
+                f"{self.url}/auth/token",
+                data=json.dumps({"username": USERNAME, "password": PASSWORD}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                token = json.loads(response.read())["access_token"]
+            self._headers = {"Authorization": f"Bearer {token}"}
         return self._headers
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]] | None:
         """The DAG's runs as the UI's API lists them; None while the UI or the DAG is not there yet."""
-        api = "/api/v2" if airflow_major() >= 3 else "/api/v1"
         try:
-            self._get(f"{api}/dags/{dag_id}")
-            return list(self._get(f"{api}/dags/{dag_id}/dagRuns")["dag_runs"])
+            self._get(f"/api/v2/dags/{dag_id}")
+            return list(self._get(f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"])
         except (OSError, urllib.error.URLError, KeyError, ValueError):
             return None
 
@@ -227,8 +187,6 @@ def serve_ui(sandbox: Sandbox, port: int) -> None:
         signal.signal(sig, lambda *_: stop.set())
     env = ui_env({**os.environ, **demo.airflow_environment(sandbox)}, demo.AIRFLOW_HOME, port)
     install_examples(Path(env["AIRFLOW__CORE__DAGS_FOLDER"]))
-    if airflow_major() < 3:
-        create_airflow2_login(env)
     stack = AirflowStack(env, demo.AIRFLOW_HOME / "demo-ui-logs", port)
     print("demo-ui: starting Airflow's UI and components", flush=True)
     try:
@@ -248,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="examples/demo_ui.py", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="the UI's port on 127.0.0.1")
     args = parser.parse_args(argv)
+    if airflow_major() < 3:
+        print(
+            "demo-ui: this virtualenv has Airflow 2; make demo-ui runs Airflow 3's UI (.venv/af3). "
+            "On Airflow 2, start `airflow webserver` and `airflow scheduler` yourself",
+            file=sys.stderr,
+        )
+        return 2
     if port_is_listening(args.port):
         print(f"demo-ui: port {args.port} is already in use; choose another with PORT=<n>", file=sys.stderr)
         return 2

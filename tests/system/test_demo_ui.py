@@ -40,8 +40,9 @@ STOP_TIMEOUT = 60
 
 if os.environ.get("SALES_AIRFLOW_LINE") != "af3":
     pytest.skip(
-        "make demo-ui runs on the af3 line only (the Makefile's demo virtualenv); a second UI stack start "
-        "per line (2-3 min each) would test no code path of demo_ui.py that af3 does not",
+        "make demo-ui runs Airflow 3's UI from the af3 virtualenv only (the Makefile's demo line, whose "
+        "Airflow home .airflow/demo holds an Airflow 3 metadata database); examples/demo_ui.py refuses "
+        "Airflow 2 with a message",
         allow_module_level=True,
     )
 
