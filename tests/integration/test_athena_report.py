@@ -1,10 +1,12 @@
-"""AthenaReportOperator against the sandbox's moto server (boto3 and aiobotocore over HTTP).
+"""AthenaReportOperator against the sandbox's AWS endpoint (boto3 and aiobotocore over HTTP).
 
-moto runs no SQL: it returns the rows queued with its static-results API and writes them as the
-result CSV at the output location, like Athena. Where moto cannot produce what Athena does (a
-FAILED state, a growing DataScannedInBytes, ClientRequestToken idempotency), the test rewrites the
-*AWS response* on the hook's own client through botocore's event system, naming why at each place;
-the operator, hook and trigger code always runs unchanged against the real server.
+Athena's answers come from the sandbox's engine. Where a test is about Athena's behaviour — a
+FAILED query and its reason, DataScannedInBytes against the cost guard, ClientRequestToken
+re-attachment, cancellation — the query really runs over the ``orders_table`` fixture. The publishing
+tests queue canned rows (``queue_rows``, moto's static-results API, which the engine honours) because
+they are about the report's format and size, which need exact rows and many of them rather than a
+query. moto's manual state progression (``slow_queries``) holds a query QUEUED for a number of polls,
+so the tests can make the task defer without timing anything.
 """
 
 from __future__ import annotations
@@ -148,74 +150,48 @@ def defer(op: AthenaReportOperator) -> AthenaReportTrigger:
     return trigger
 
 
-class GrowingScan:
-    """Athena's DataScannedInBytes grows while a query runs; moto always reports 0. This rewrites that
-    one field of each GetQueryExecution *response* (the query itself stays a real moto execution)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-        self.polls = 0
-
-    def on_response(self, parsed: dict[str, Any], **kwargs: Any) -> None:
-        if "QueryExecution" in parsed:
-            self.polls += 1
-            parsed["QueryExecution"]["Statistics"]["DataScannedInBytes"] = self.step * self.polls
-
-    def register(self, events: Any) -> None:
-        events.register("after-call.athena.GetQueryExecution", self.on_response)
+ORDERS_OF_THE_DAY = [
+    {"order_id": 1, "city": "Lyon, FR", "note": "first"},
+    {"order_id": 2, "city": None, "note": ""},
+    {"order_id": 3, "city": "Paris", "note": "two\nlines"},
+]
 
 
-def patch_async_athena(monkeypatch, register) -> None:
-    """Let ``register`` hook into the trigger's aiobotocore client as it is created from AthenaHook."""
-    from airflow_sales_provider.triggers import athena as trigger_module
-
-    original = trigger_module.aws_async_conn
-
-    class Registering:
-        def __init__(self, creator: Any) -> None:
-            self._creator = creator
-
-        async def __aenter__(self) -> Any:
-            client = await self._creator.__aenter__()
-            register(client.meta.events)
-            return client
-
-        async def __aexit__(self, *exc: Any) -> Any:
-            return await self._creator.__aexit__(*exc)
-
-    async def aws_async_conn(hook: Any) -> Any:
-        return Registering(await original(hook))
-
-    monkeypatch.setattr(trigger_module, "aws_async_conn", aws_async_conn)
+@pytest.fixture
+def orders_table(sandbox) -> int:
+    """The table the report's SQL reads, with ROWS as the rows of 2024-03-01 (JSON lines, one partition
+    per day); returns the bytes of that day's object, which is what the query scans."""
+    s3 = sandbox.boto3_client("s3")
+    for bucket in (RESULTS_BUCKET, REPORTS_BUCKET, "raw"):
+        s3.create_bucket(Bucket=bucket)
+    day = "".join(json.dumps(row) + "\n" for row in ORDERS_OF_THE_DAY).encode()
+    other_day = json.dumps({"order_id": 4, "city": "Nice", "note": "next day"}).encode() + b"\n"
+    s3.put_object(Bucket="raw", Key="orders/order_date=2024-03-01/part-0.json", Body=day)
+    s3.put_object(Bucket="raw", Key="orders/order_date=2024-03-02/part-0.json", Body=other_day)
+    sandbox.athena.create_table_from_s3(
+        "sales",
+        "orders",
+        "s3://raw/orders/",
+        {"order_id": "int", "city": "string", "note": "string"},
+        format="json",
+        partitioned_by={"order_date": "date"},
+    )
+    return len(day)
 
 
-class AthenaIdempotency:
-    """Athena returns the same QueryExecutionId for a ClientRequestToken it has already seen (its
-    documented idempotency); moto ignores the token and starts a new execution every time. This
-    answers StartQueryExecution from the first response for a known token, as Athena does."""
+class TokenRecorder:
+    """Records the ClientRequestToken each StartQueryExecution sends (observes, changes nothing)."""
 
     def __init__(self) -> None:
-        self.by_token: dict[str, str] = {}
         self.tokens_sent: list[str] = []
 
-    def remember_token(self, params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
-        context["test_token"] = params.get("ClientRequestToken")
+    def remember(self, params: dict[str, Any], **kwargs: Any) -> None:
         self.tokens_sent.append(params.get("ClientRequestToken"))
 
-    def answer_known_token(self, context: dict[str, Any], **kwargs: Any) -> Any:
-        query_execution_id = self.by_token.get(context.get("test_token"))
-        if query_execution_id is None:
-            return None
-        return SimpleNamespace(status_code=200, headers={}), {"QueryExecutionId": query_execution_id}
-
-    def record(self, parsed: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
-        self.by_token.setdefault(context["test_token"], parsed["QueryExecutionId"])
-
     def install(self, op: AthenaReportOperator) -> None:
-        events = op.hook.get_conn().meta.events
-        events.register("before-parameter-build.athena.StartQueryExecution", self.remember_token)
-        events.register("before-call.athena.StartQueryExecution", self.answer_known_token)
-        events.register("after-call.athena.StartQueryExecution", self.record)
+        op.hook.get_conn().meta.events.register(
+            "before-parameter-build.athena.StartQueryExecution", self.remember
+        )
 
 
 # --- success ----------------------------------------------------------------------------------------------
@@ -307,57 +283,57 @@ class TestPublish:
 
 class TestRetry:
     def test_retry_sends_the_same_token_and_reattaches_to_the_same_execution(
-        self, sandbox, athena, slow_queries
+        self, sandbox, orders_table, slow_queries
     ):
         slow_queries(3)
-        idempotency = AthenaIdempotency()
+        recorder = TokenRecorder()
         # Try 1 starts the query and defers; then its worker is lost (the trigger never reports back).
         first_try = make_op(deferrable=True)
-        idempotency.install(first_try)
+        recorder.install(first_try)
         first_trigger = defer(first_try)
 
         second_try = make_op()  # the retry: a fresh operator in a fresh worker, same task instance
-        idempotency.install(second_try)
+        recorder.install(second_try)
         result = second_try.execute(context())
 
         expected_token = client_request_token(first_try.dag_id, "daily_sales", RUN_ID, SQL)
-        assert idempotency.tokens_sent == [expected_token, expected_token]
+        assert recorder.tokens_sent == [expected_token, expected_token]
         assert result["query_execution_id"] == first_trigger.query_execution_id
+        athena = sandbox.boto3_client("athena")
         assert athena.list_query_executions()["QueryExecutionIds"] == [result["query_execution_id"]]
         assert report_text(sandbox, "daily_sales/2024-03-01.csv") == EXPECTED_CSV
+        assert result["bytes_scanned"] == orders_table
 
-    def test_changed_sql_is_a_new_query(self, sandbox, athena):
-        idempotency = AthenaIdempotency()
+    def test_changed_sql_is_a_new_query(self, sandbox, orders_table):
+        recorder = TokenRecorder()
         first = make_op()
-        idempotency.install(first)
+        recorder.install(first)
         first_id = first.execute(context())["query_execution_id"]
-        queue_rows(sandbox, ROWS)
         second = make_op(sql=SQL + " LIMIT 10")
-        idempotency.install(second)
+        recorder.install(second)
         second_id = second.execute(context())["query_execution_id"]
 
-        assert len(set(idempotency.tokens_sent)) == 2
+        assert len(set(recorder.tokens_sent)) == 2
         assert first_id != second_id
 
-    def test_retry_after_a_cancelled_execution_starts_a_new_one(self, sandbox, athena, slow_queries):
+    def test_retry_after_a_cancelled_execution_starts_a_new_one(self, sandbox, orders_table, slow_queries):
         slow_queries(1000)
-        idempotency = AthenaIdempotency()
+        athena = sandbox.boto3_client("athena")
+        recorder = TokenRecorder()
         first_try = make_op(deferrable=True)
-        idempotency.install(first_try)
+        recorder.install(first_try)
         cancelled_id = defer(first_try).query_execution_id
         athena.stop_query_execution(QueryExecutionId=cancelled_id)  # e.g. stopped from the console
-        time.sleep(0.01)  # the retry begins after the cancelled execution was submitted
 
         slow_queries(1)
-        queue_rows(sandbox, ROWS)
         second_try = make_op()
-        idempotency.install(second_try)
+        recorder.install(second_try)
         result = second_try.execute(context())
 
         assert result["query_execution_id"] != cancelled_id
         assert moto_state(athena, cancelled_id) == "CANCELLED"
-        assert len(idempotency.tokens_sent) == 3  # try 1; try 2 re-attaches to it, then the next token
-        assert idempotency.tokens_sent[0] == idempotency.tokens_sent[1] != idempotency.tokens_sent[2]
+        assert len(recorder.tokens_sent) == 3  # try 1; try 2 re-attaches to it, then the next token
+        assert recorder.tokens_sent[0] == recorder.tokens_sent[1] != recorder.tokens_sent[2]
         assert report_text(sandbox, "daily_sales/2024-03-01.csv") == EXPECTED_CSV
 
 
@@ -365,45 +341,22 @@ class TestRetry:
 
 
 class TestFailures:
-    def test_failed_query_reports_the_reason_and_id(self, sandbox, athena):
-        op = make_op()
-
-        def athena_says_failed(parsed: dict[str, Any], **kwargs: Any) -> None:
-            # moto never fails a query (it runs no SQL); Athena answers a bad query like this.
-            parsed["QueryExecution"]["Status"]["State"] = "FAILED"
-            parsed["QueryExecution"]["Status"]["StateChangeReason"] = (
-                "COLUMN_NOT_FOUND: line 1:8: Column 'nope' cannot be resolved"
-            )
-
-        op.hook.get_conn().meta.events.register("after-call.athena.GetQueryExecution", athena_says_failed)
+    def test_failed_query_reports_the_reason_and_id(self, sandbox, orders_table):
+        op = make_op(sql="SELECT nope FROM sales.orders")
         with pytest.raises(AirflowException) as raised:
             op.execute(context())
 
-        (query_execution_id,) = athena.list_query_executions()["QueryExecutionIds"]
+        (query_execution_id,) = sandbox.boto3_client("athena").list_query_executions()["QueryExecutionIds"]
         assert str(raised.value) == (
             f"Athena query {query_execution_id} ended FAILED: "
             "COLUMN_NOT_FOUND: line 1:8: Column 'nope' cannot be resolved"
         )
         assert sandbox.boto3_client("s3").list_objects_v2(Bucket=REPORTS_BUCKET).get("KeyCount") == 0
 
-    def test_failed_query_reports_the_reason_and_id_deferred(
-        self, sandbox, athena, slow_queries, monkeypatch
-    ):
+    def test_failed_query_reports_the_reason_and_id_deferred(self, sandbox, orders_table, slow_queries):
         slow_queries(2)
-        op = make_op(deferrable=True)
+        op = make_op(deferrable=True, sql="SELECT order_id\nFROM sales.returns")
         trigger = defer(op)
-
-        def athena_says_failed(parsed: dict[str, Any], **kwargs: Any) -> None:
-            # moto never fails a query (it runs no SQL); Athena answers a bad query like this.
-            parsed["QueryExecution"]["Status"]["State"] = "FAILED"
-            parsed["QueryExecution"]["Status"]["StateChangeReason"] = (
-                "TABLE_NOT_FOUND: Table 'orders' not found"
-            )
-
-        patch_async_athena(
-            monkeypatch,
-            lambda events: events.register("after-call.athena.GetQueryExecution", athena_says_failed),
-        )
         event = run_trigger(trigger)
 
         assert event["status"] == "failed"
@@ -411,7 +364,7 @@ class TestFailures:
             op.execute_complete(context(), event)
         assert str(raised.value) == (
             f"Athena query {trigger.query_execution_id} ended FAILED: "
-            "TABLE_NOT_FOUND: Table 'orders' not found"
+            "TABLE_NOT_FOUND: line 2:6: Table 'awsdatacatalog.sales.returns' does not exist"
         )
 
     def test_a_failure_mid_stream_leaves_no_partial_report(self, sandbox, athena):
@@ -453,26 +406,16 @@ class TestFailures:
         ):
             op.execute_complete(context(), event)
 
-    def test_trigger_error_event_fails_the_task(self, sandbox, athena, monkeypatch):
-        # moto answers an unknown query id with HTTP 500; a connection without retries makes it quick.
-        conn = {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {
-                "endpoint_url": sandbox.aws_endpoint_url,
-                "region_name": "us-east-1",
-                "config_kwargs": {"retries": {"max_attempts": 1}},
-            },
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_NO_RETRY", json.dumps(conn))
-        trigger = AthenaReportTrigger(
-            query_execution_id="q-1", aws_conn_id="aws_no_retry", poll_interval=0.05
-        )
+    def test_trigger_error_event_fails_the_task(self, sandbox, athena):
+        # Athena answers an unknown query id with InvalidRequestException (HTTP 400, not retried).
+        trigger = AthenaReportTrigger(query_execution_id="q-1", poll_interval=0.05)
         event = asyncio.run(asyncio.wait_for(first_event(trigger), timeout=30)).payload
         assert event["status"] == "error"
         assert "GetQueryExecution" in event["message"]
-        with pytest.raises(AirflowException, match="Waiting for Athena query q-1 failed: ClientError"):
+        with pytest.raises(
+            AirflowException,
+            match="Waiting for Athena query q-1 failed: InvalidRequestException: .*QueryExecution q-1",
+        ):
             make_op().execute_complete(context(), event)
 
     @pytest.mark.parametrize(
@@ -510,47 +453,46 @@ def stop_when_started(op: AthenaReportOperator, athena: Any, kill: bool = False)
 
 
 class TestCostGuard:
-    def test_sync_path_stops_the_query_past_the_limit(self, sandbox, athena, slow_queries):
-        slow_queries(1000)
-        scan = GrowingScan(step=10_000_000)
-        op = make_op(max_bytes_scanned=25_000_000)
-        scan.register(op.hook.get_conn().meta.events)
+    """The query really scans the day's object; held QUEUED for two polls, it shows RUNNING with its
+    bytes on the third, where the operator (or the trigger) must stop it."""
+
+    def test_sync_path_stops_the_query_past_the_limit(self, sandbox, orders_table, slow_queries):
+        slow_queries(2)
+        limit = orders_table - 1
+        op = make_op(max_bytes_scanned=limit)
 
         with pytest.raises(AirflowFailException) as raised:
             op.execute(context())
 
-        assert scan.polls == 3  # 10 MB, 20 MB, 30 MB > 25 MB
         assert str(raised.value).startswith(
             f"Athena query {op.query_execution_id} was stopped by the cost guard: it had scanned "
-            "30,000,000 bytes (28.6 MiB), more than max_bytes_scanned=25,000,000 bytes (23.8 MiB)."
+            f"{orders_table:,} bytes ({orders_table} B), more than "
+            f"max_bytes_scanned={limit:,} bytes ({limit} B)."
         )
+        athena = sandbox.boto3_client("athena")
         assert moto_state(athena, op.query_execution_id) == "CANCELLED"
         assert sandbox.boto3_client("s3").list_objects_v2(Bucket=REPORTS_BUCKET).get("KeyCount") == 0
 
-    def test_deferred_path_stops_the_query_past_the_limit(self, sandbox, athena, slow_queries, monkeypatch):
-        slow_queries(1000)
-        op = make_op(deferrable=True, max_bytes_scanned=25_000_000)
+    def test_deferred_path_stops_the_query_past_the_limit(self, sandbox, orders_table, slow_queries):
+        slow_queries(2)
+        limit = orders_table - 1
+        op = make_op(deferrable=True, max_bytes_scanned=limit)
         trigger = defer(op)
-        scan = GrowingScan(step=10_000_000)
-        patch_async_athena(monkeypatch, scan.register)
 
         event = run_trigger(trigger)
 
         assert event["status"] == "cost_exceeded"
-        assert scan.polls == 3
-        assert moto_state(athena, trigger.query_execution_id) == "CANCELLED"
+        assert moto_state(sandbox.boto3_client("athena"), trigger.query_execution_id) == "CANCELLED"
         with pytest.raises(
-            AirflowFailException, match="scanned 30,000,000 bytes .* max_bytes_scanned=25,000,000"
+            AirflowFailException, match=f"scanned {orders_table:,} bytes .* max_bytes_scanned={limit:,}"
         ):
             op.execute_complete(context(), event)
 
-    def test_under_the_limit_publishes(self, sandbox, athena, slow_queries):
+    def test_under_the_limit_publishes(self, sandbox, orders_table, slow_queries):
         slow_queries(1)
-        scan = GrowingScan(step=1_000)
-        op = make_op(max_bytes_scanned=25_000_000)
-        scan.register(op.hook.get_conn().meta.events)
+        op = make_op(max_bytes_scanned=orders_table)
         result = op.execute(context())
-        assert result["bytes_scanned"] == 1_000 * scan.polls
+        assert result["bytes_scanned"] == orders_table
         assert report_text(sandbox, "daily_sales/2024-03-01.csv") == EXPECTED_CSV
 
 

@@ -25,11 +25,16 @@ SECRET_KEY = "testing"
 
 
 class MotoServer:
-    """``python -m moto.server`` on 127.0.0.1; every AWS service moto knows (S3, Glue, EMR, Athena, ...)."""
+    """``python -m moto.server`` on 127.0.0.1; every AWS service moto knows (S3, Glue, EMR, Athena, ...).
 
-    def __init__(self, workdir: Path, *, start_timeout: float = 60) -> None:
+    With ``athena_engine`` (the default) the same moto app is served by
+    ``airflow_sales_provider.sandbox.athena.server``, whose engine runs Athena queries for real.
+    """
+
+    def __init__(self, workdir: Path, *, start_timeout: float = 60, athena_engine: bool = True) -> None:
         self.workdir = workdir
         self.start_timeout = start_timeout
+        self.athena_engine = athena_engine
         self.port: int | None = None
         self._process: Any = None
 
@@ -46,8 +51,12 @@ class MotoServer:
     def launch(self) -> None:
         """Spawn the server without waiting, so the caller can start other services meanwhile."""
         self.port = free_port()
+        argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
+        if self.athena_engine:
+            argv[2] = "airflow_sales_provider.sandbox.athena.server"
+            argv += ["--scratch", str(self.workdir / "athena-scratch")]
         self._process = spawn(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
+            argv,
             log_path=self.workdir / "moto.log",
         )
 
@@ -95,7 +104,8 @@ class MotoServer:
     ) -> None:
         """Queue the rows the next Athena query returns (moto's static results API).
 
-        ``rows`` include the header row, as Athena's GetQueryResults does.
+        ``rows`` include the header row, as Athena's GetQueryResults does. With the Athena engine on, the
+        next query started returns these rows instead of running.
         """
         result = {"rows": [{"Data": [{"VarCharValue": _text(v)} for v in row]} for row in rows]}
         if column_info is not None:

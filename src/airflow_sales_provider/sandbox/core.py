@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_sales_provider.sandbox._process import SandboxError
+from airflow_sales_provider.sandbox.athena.client import SandboxAthena
 from airflow_sales_provider.sandbox.aws import REGION, MotoServer
 from airflow_sales_provider.sandbox.postgres import EmbeddedPostgres
 from airflow_sales_provider.sandbox.slack import SlackReceiver
@@ -23,6 +24,8 @@ class Sandbox:
     :param aws: start the moto server.
     :param postgres: start the warehouse (embedded, or ``SALES_SANDBOX_POSTGRES_URI``).
     :param slack: start the Slack webhook receiver.
+    :param athena_engine: answer Athena's query API with the sandbox engine (real results from S3 data
+        in the Glue catalog, docs/sandbox.md); ``False`` leaves Athena to moto (canned rows only).
     :param workdir: where logs and the database files go; a temporary directory (removed on stop) if unset.
     """
 
@@ -32,12 +35,14 @@ class Sandbox:
         aws: bool = True,
         postgres: bool = True,
         slack: bool = True,
+        athena_engine: bool = True,
         workdir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="sales-sandbox-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.moto = MotoServer(self.workdir) if aws else None
+        self.moto = MotoServer(self.workdir, athena_engine=athena_engine) if aws else None
+        self.athena = SandboxAthena(self)
         self.postgres = EmbeddedPostgres(self.workdir) if postgres else None
         self.slack = SlackReceiver() if slack else None
         self._started: list[Any] = []
