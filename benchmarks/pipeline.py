@@ -74,6 +74,7 @@ SIDES = {side.name: side for side in (OURS, OFFICIAL)}
 RAW_BUCKET = "sales-raw"
 DESERIALIZABLE = r"(airflow|airflow_sales_provider)\..*"
 REPORTS_BUCKET = "sales-reports"
+LAKE_BUCKET = "sales-lake"
 
 
 def own_peak_rss_mib() -> float:
@@ -241,7 +242,7 @@ def main() -> int:
                     print(f"{side.name}: {side.dag_file} is not in examples/dags yet: side not run")
                     continue
                 sandbox.reset_aws()
-                for bucket in (RAW_BUCKET, REPORTS_BUCKET):
+                for bucket in (RAW_BUCKET, REPORTS_BUCKET, LAKE_BUCKET):
                     s3.create_bucket(Bucket=bucket)
                 for key, body in sales_data.reference_files().items():
                     s3.put_object(Bucket=RAW_BUCKET, Key=key, Body=body)
