@@ -52,6 +52,7 @@ class Side:
     sensor: str  # "module:Class" whose execute/execute_complete time is worker-slot time
     load_table: str  # schema.table the files are loaded into
     kpi_table: str  # schema.table with one row per day: (sale_date, revenue, ...)
+    rerun_conf: dict[str, Any]  # the run conf of the rerun after the late file
 
 
 OURS = Side(
@@ -61,6 +62,7 @@ OURS = Side(
     sensor="airflow_sales_provider.sensors.s3_arrival:S3ArrivalSensor",
     load_table="sales.stg_sales_lines",
     kpi_table="sales.daily_kpis",
+    rerun_conf={"min_files": 1},  # the day's loaded files do not count again: only the late one is new
 )
 OFFICIAL = Side(
     name="official",
@@ -69,6 +71,7 @@ OFFICIAL = Side(
     sensor="airflow.providers.amazon.aws.sensors.s3:S3KeySensor",
     load_table="official_sales.raw_sales_lines",
     kpi_table="official_sales.daily_kpis",
+    rerun_conf={},  # S3KeySensor sees the day's files again at once
 )
 SIDES = {side.name: side for side in (OURS, OFFICIAL)}
 RAW_BUCKET = "sales-raw"
@@ -87,7 +90,7 @@ def own_peak_rss_mib() -> float:
 
 
 # --- child: one day of one side --------------------------------------------------------------------
-def child(side: Side, ds: str, land: list[str], land_after: float) -> dict[str, Any]:
+def child(side: Side, ds: str, land: list[str], land_after: float, conf: dict[str, Any]) -> dict[str, Any]:
     import importlib
 
     from tests.system.dagrun import run_dag
@@ -126,7 +129,8 @@ def child(side: Side, ds: str, land: list[str], land_after: float) -> dict[str, 
     lander = threading.Thread(target=land_files, daemon=True)
     lander.start()
     start = time.perf_counter()
-    result = run_dag(side.dag_id, side.dag_file, datetime.fromisoformat(ds).replace(tzinfo=timezone.utc))
+    logical_date = datetime.fromisoformat(ds).replace(tzinfo=timezone.utc)
+    result = run_dag(side.dag_id, side.dag_file, logical_date, run_conf=conf or None)
     seconds = time.perf_counter() - start
     return {
         "state": result.state,
@@ -141,6 +145,14 @@ def _s3() -> Any:
     import boto3
 
     return boto3.client("s3", endpoint_url=os.environ["BENCH_AWS_ENDPOINT"], region_name="us-east-1")
+
+
+def put_config(sandbox: Any) -> None:
+    """Our pipeline's ``sales_pipeline`` Variable in the sandbox's Secrets Manager (as in make demo)."""
+    from airflow_sales_provider.sandbox import sales_data
+    from airflow_sales_provider.sandbox.secrets import put_variable
+
+    put_variable(sandbox, "sales_pipeline", sales_data.sandbox_config())
 
 
 # --- parent -----------------------------------------------------------------------------------------
@@ -197,11 +209,11 @@ def main() -> int:
     )
     parser.add_argument("--land-after", type=float, default=3.0, help="seconds the sensors wait per day")
     parser.add_argument("--keep", action="store_true", help="keep the Airflow home (logs of failed runs)")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        name, ds, land, land_after, messages = args.child
-        result = child(SIDES[name], ds, json.loads(land), float(land_after))
+        name, ds, land, land_after, conf, messages = args.child
+        result = child(SIDES[name], ds, json.loads(land), float(land_after), json.loads(conf))
         Path(messages).write_text(json.dumps(result))
         return 0
 
@@ -220,6 +232,10 @@ def main() -> int:
         with Sandbox(workdir=home / "sandbox") as sandbox:
             env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
             env.update(sandbox.env)
+            if (dags / OURS.dag_file).exists():
+                from airflow_sales_provider.sandbox.secrets import secrets_backend_env
+
+                env.update(secrets_backend_env(sandbox))
             env.update(
                 {
                     "AIRFLOW_HOME": str(home),
@@ -244,11 +260,13 @@ def main() -> int:
                 sandbox.reset_aws()
                 for bucket in (RAW_BUCKET, REPORTS_BUCKET, LAKE_BUCKET):
                     s3.create_bucket(Bucket=bucket)
+                if side is OURS:
+                    put_config(sandbox)
                 for key, body in sales_data.reference_files().items():
                     s3.put_object(Bucket=RAW_BUCKET, Key=key, Body=body)
                 runs = {}
                 for ds in days:
-                    runs[ds] = run_child(env, side, ds, on_time[ds], args.land_after)
+                    runs[ds] = run_child(env, side, ds, on_time[ds], args.land_after, {})
                     print(
                         f"{side.name:8s} {ds}: {runs[ds]['state']} in {runs[ds]['run_seconds']:.1f}s",
                         flush=True,
@@ -258,7 +276,7 @@ def main() -> int:
                     s3.put_object(
                         Bucket=RAW_BUCKET, Key=key, Body=next(f.body() for f in files if f.key == key)
                     )
-                runs[f"{rerun} rerun"] = run_child(env, side, rerun, [], 0)
+                runs[f"{rerun} rerun"] = run_child(env, side, rerun, [], 0, side.rerun_conf)
                 print(f"{side.name:8s} {rerun} rerun: {runs[f'{rerun} rerun']['state']}", flush=True)
                 with sandbox.connect_warehouse() as connection, connection.cursor() as cursor:
                     cursor.execute(f"SELECT count(*) FROM {side.load_table}")
