@@ -464,6 +464,21 @@ class TestFailures:
             )
         with pytest.raises(athena.exceptions.InvalidRequestException, match="was not found"):
             athena.get_query_execution(QueryExecutionId="0000")
+        import urllib.request
+
+        garbage = urllib.request.Request(
+            athena.meta.endpoint_url,
+            data=b"{not json",
+            headers={
+                "X-Amz-Target": "AmazonAthena.StartQueryExecution",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(garbage, timeout=30)
+        assert raised.value.code == 400
+        assert json.loads(raised.value.read())["__type"] == "SerializationException"
         # the endpoint still answers after all of these
         assert run(athena, "SELECT 1 AS one", database=None)["Status"]["State"] == "SUCCEEDED"
 
@@ -510,3 +525,39 @@ class TestFormats:
         execution = run(athena, "SELECT id, store, amount FROM tsv ORDER BY store")
         _, rows = rows_of(athena, execution["QueryExecutionId"])
         assert rows == [["1", "lyon", "2.5"], ["3", "nice", None], [None, "paris", None]]
+
+    def test_malformed_json_fails_with_the_object_named(self, sandbox, athena, s3):
+        s3.put_object(Bucket="raw", Key="bad/part-0.json", Body=b'{"a": 1}\n{"a": \n')
+        sandbox.athena.create_table_from_s3("sales", "bad", "s3://raw/bad/", {"a": "int"}, format="json")
+        execution = run(athena, "SELECT sum(a) FROM bad")
+        assert execution["Status"]["State"] == "FAILED"
+        assert execution["Status"]["StateChangeReason"].startswith("HIVE_BAD_DATA: Malformed JSON")
+        assert "s3://raw/bad/part-0.json" in execution["Status"]["StateChangeReason"]
+
+
+class TestHelpers:
+    def test_query_helper_returns_rows_and_raises_athenas_reason(self, sandbox, tables):
+        from airflow_sales_provider.sandbox import AthenaQueryFailed
+
+        rows = sandbox.athena.query("SELECT store, staff FROM stores ORDER BY store", database="sales")
+        assert rows == [
+            {"store": "lyon", "staff": "3"},
+            {"store": "nice", "staff": None},
+            {"store": "paris", "staff": "12"},
+        ]
+        with pytest.raises(
+            AthenaQueryFailed, match="ended FAILED: TABLE_NOT_FOUND: .*'awsdatacatalog.sales.nope'"
+        ):
+            sandbox.athena.query("SELECT * FROM nope", database="sales")
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            pytest.param({"format": "avro"}, "format must be one of csv, json, parquet", id="format"),
+            pytest.param({"location": "raw/x/"}, "location must be an s3:// prefix", id="location"),
+        ],
+    )
+    def test_create_table_refuses_bad_input(self, sandbox, kwargs, message):
+        params = {"location": "s3://raw/x/", **kwargs}
+        with pytest.raises(ValueError, match=message):
+            sandbox.athena.create_table_from_s3("sales", "x", columns={"a": "int"}, **params)

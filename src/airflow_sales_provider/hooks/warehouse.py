@@ -376,6 +376,20 @@ def copy_from_stream(cursor: Any, sql: str, stream: Any) -> int:
     return int(cursor.rowcount)
 
 
+def copy_to_stream(cursor: Any, sql: str, stream: Any) -> int:
+    """Run ``COPY ... TO STDOUT`` writing into ``stream`` (psycopg2 or psycopg 3); return the row count.
+
+    The data passes through in the driver's chunks: memory stays flat whatever the row count.
+    """
+    if hasattr(cursor, "copy_expert"):  # psycopg2
+        cursor.copy_expert(sql, stream, size=CHUNK_BYTES)
+    else:  # psycopg 3
+        with cursor.copy(sql) as copy:
+            for chunk in copy:
+                stream.write(chunk)
+    return int(cursor.rowcount)
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
     if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
         raise ValueError(f"{uri!r} is not an s3://bucket/key URI")

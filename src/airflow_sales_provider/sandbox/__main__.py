@@ -18,12 +18,20 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-aws", action="store_true", help="do not start the moto server")
     up.add_argument("--no-postgres", action="store_true", help="do not start the warehouse PostgreSQL")
     up.add_argument("--no-slack", action="store_true", help="do not start the Slack receiver")
+    up.add_argument(
+        "--no-athena-engine", action="store_true", help="leave Athena to moto (canned rows, no queries run)"
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        sandbox = Sandbox(aws=not args.no_aws, postgres=not args.no_postgres, slack=not args.no_slack).start()
+        sandbox = Sandbox(
+            aws=not args.no_aws,
+            postgres=not args.no_postgres,
+            slack=not args.no_slack,
+            athena_engine=not args.no_athena_engine,
+        ).start()
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

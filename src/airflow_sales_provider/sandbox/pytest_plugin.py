@@ -1,9 +1,10 @@
 """pytest fixtures for testing DAGs against the sandbox (registered through the ``pytest11`` entry point).
 
-- ``sales_sandbox`` (session): one running :class:`~airflow_sales_provider.sandbox.Sandbox` whose
-  connection variables are set in ``os.environ`` for the whole session.
-- ``sandbox`` (function): the same sandbox, with AWS state wiped and the Slack receiver cleared before
-  the test, so each test starts from empty buckets and no recorded posts.
+- ``sales_sandbox`` (session): one running :class:`~airflow_sales_provider.sandbox.Sandbox` (Athena
+  engine on) whose connection variables are set in ``os.environ`` for the whole session.
+- ``sandbox`` (function): the same sandbox, with AWS state (and the Athena engine's queries) wiped and
+  the Slack receiver cleared before the test, so each test starts from empty buckets and no recorded
+  posts.
 - ``slack_receiver`` (function): the cleared Slack receiver.
 - ``warehouse`` (function): a psycopg2 connection to the sandbox warehouse, closed after the test.
 """

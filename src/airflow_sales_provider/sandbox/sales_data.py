@@ -24,6 +24,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 COLUMNS = (
     "order_id",
@@ -233,3 +234,40 @@ def reference_files() -> dict[str, bytes]:
     stores = "store_id,store_name,region\n" + "".join(f"{i},{n},{r}\n" for i, n, r in STORES)
     mapping = "raw_category,category\n" + "".join(f"{k},{v}\n" for k, v in sorted(CATEGORY_MAP.items()))
     return {"reference/stores.csv": stores.encode(), "reference/category_map.csv": mapping.encode()}
+
+
+def sandbox_config(env: str = "sandbox") -> dict[str, object]:
+    """The ``sales_pipeline`` Variable for the sandbox (``docs/daily-sales-pipeline.md`` lists every key)."""
+    return {
+        "env": env,
+        "raw_bucket": "sales-raw",
+        "lake_bucket": "sales-lake",
+        "reports_bucket": "sales-reports",
+        "schema": "sales",
+        "glue_database": "sales_lake",
+        "athena_workgroup": "primary",
+        "athena_output": "s3://sales-lake/athena-results/",
+        "slack_webhook_conn_id": "slack_webhook_default",
+        "min_files": 3,
+        "settle_seconds": 1,
+    }
+
+
+def seed_sandbox(sandbox: Any, config: dict[str, Any], files: list[StoreFile]) -> None:
+    """Create the config's buckets, store the config as the ``sales_pipeline`` Variable in the sandbox's
+    Secrets Manager, and upload the reference files and every file that is not late."""
+    from airflow_sales_provider.sandbox.secrets import put_variable
+
+    s3 = sandbox.boto3_client("s3")
+    for bucket in (config["raw_bucket"], config["lake_bucket"], config["reports_bucket"]):
+        s3.create_bucket(Bucket=bucket)
+    put_variable(sandbox, "sales_pipeline", config)
+    for key, body in reference_files().items():
+        s3.put_object(Bucket=config["raw_bucket"], Key=key, Body=body)
+    upload(sandbox, config, [f for f in files if not f.late])
+
+
+def upload(sandbox: Any, config: dict[str, Any], files: list[StoreFile]) -> None:
+    s3 = sandbox.boto3_client("s3")
+    for store_file in files:
+        s3.put_object(Bucket=config["raw_bucket"], Key=store_file.key, Body=store_file.body())

@@ -12,11 +12,11 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_sales_provider.sandbox.athena.engine import Outcome, Scan, output_key, run_statement
+from airflow_sales_provider.sandbox.athena.engine import Outcome, output_key, run_statement
 from airflow_sales_provider.sandbox.athena.errors import AthenaQueryError, QueryCancelled
+from airflow_sales_provider.sandbox.athena.executions import FINAL_STATES, Execution
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 #: Queries run side by side; more wait QUEUED, as in an Athena account's concurrency quota.
 QUERY_WORKERS = 4
-ENGINE_VERSION = {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena engine version 3"}
-FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 class AthenaApiError(Exception):
@@ -36,28 +34,6 @@ class AthenaApiError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass
-class Execution:
-    id: str
-    query: str
-    context: dict[str, str]
-    workgroup: str
-    output_location: str | None
-    token: str | None
-    region: str
-    submitted: float = field(default_factory=time.time)
-    state: str = "QUEUED"
-    reason: str | None = None
-    error_name: str | None = None
-    user_error: bool = True
-    started: float | None = None
-    completed: float | None = None
-    outcome: Outcome | None = None
-    canned: dict[str, Any] | None = None
-    scan: Scan = field(default_factory=Scan)
-    polls: int = 0
 
 
 class AthenaApi:
@@ -207,7 +183,7 @@ class AthenaApi:
     def _op_StopQueryExecution(self, body: dict[str, Any], region: str) -> dict[str, Any]:  # noqa: N802
         execution = self._get(body.get("QueryExecutionId"))
         with self._lock:
-            if self._visible_state(execution) not in FINAL_STATES:
+            if execution.visible_state(self._polls_per_state) not in FINAL_STATES:
                 execution.state = "CANCELLED"
                 execution.reason = None
                 execution.completed = execution.completed or time.time()
@@ -225,14 +201,14 @@ class AthenaApi:
         rows = len(execution.outcome.rows) if execution.outcome else 0
         return {
             "QueryRuntimeStatistics": {
-                "Timeline": self._statistics(execution),
+                "Timeline": execution.statistics(execution.visible_state(self._polls_per_state)),
                 "Rows": {"OutputRows": rows},
             }
         }
 
     def _op_GetQueryResults(self, body: dict[str, Any], region: str) -> dict[str, Any]:  # noqa: N802
         execution = self._get(body.get("QueryExecutionId"))
-        state = self._visible_state(execution)
+        state = execution.visible_state(self._polls_per_state)
         if state != "SUCCEEDED":
             if state == "FAILED":
                 raise AthenaApiError("InvalidRequestException", execution.reason or "Query has failed")
@@ -241,19 +217,24 @@ class AthenaApi:
             )
         assert execution.outcome is not None
         outcome = execution.outcome
-        rows = outcome.result_rows() if outcome.statement_type == "DML" else []
         size = min(int(body.get("MaxResults") or 1000), 1000)
         start = int(_decode_token(body.get("NextToken")) or 0)
+        dml = outcome.statement_type == "DML"
+        total = outcome.row_count if dml else 0
         page: dict[str, Any] = {
             "UpdateCount": 0,
             "ResultSet": {
-                "Rows": rows[start : start + size],
+                "Rows": outcome.result_rows(start, size) if dml else [],
                 "ResultSetMetadata": {"ColumnInfo": outcome.columns},
             },
         }
-        if start + size < len(rows):
+        if start + size < total:
             page["NextToken"] = _encode_token(str(start + size))
         return page
+
+    def _describe(self, execution: Execution) -> dict[str, Any]:
+        with self._lock:
+            return execution.describe(execution.visible_state(self._polls_per_state))
 
     def _get(self, query_execution_id: str | None) -> Execution:
         execution = self._executions.get(query_execution_id or "")
@@ -332,79 +313,6 @@ class AthenaApi:
             raise AthenaQueryError(
                 "INVALID_OUTPUT_LOCATION", f"Unable to verify/create output bucket {bucket}"
             ) from None
-
-    # --- describing ------------------------------------------------------------------------------------
-    def _visible_state(self, execution: Execution) -> str:
-        """The state a poll sees. With moto's manual progression each state lasts ``polls_per_state``
-        polls, and a query shows RUNNING only once the engine is done (so what RUNNING polls report,
-        e.g. DataScannedInBytes, is final and tests need no timing)."""
-        times = self._polls_per_state
-        if execution.state == "CANCELLED" or not times:
-            return execution.state
-        stage = max(execution.polls - 1, 0) // times
-        if stage == 0 or execution.state not in FINAL_STATES:
-            return "QUEUED"
-        return "RUNNING" if stage == 1 else execution.state
-
-    def _describe(self, execution: Execution) -> dict[str, Any]:
-        with self._lock:
-            state = self._visible_state(execution)
-            status: dict[str, Any] = {"State": state, "SubmissionDateTime": execution.submitted}
-            if state in FINAL_STATES:
-                status["CompletionDateTime"] = execution.completed or time.time()
-                if execution.reason:
-                    status["StateChangeReason"] = execution.reason
-                if state == "FAILED":
-                    status["AthenaError"] = {
-                        "ErrorCategory": 2 if execution.user_error else 1,
-                        "ErrorType": 1006 if execution.user_error else 1001,
-                        "Retryable": not execution.user_error,
-                        "ErrorMessage": execution.reason or "",
-                    }
-            suffix = (
-                ".txt"
-                if execution.outcome is not None and execution.outcome.statement_type == "DDL"
-                else ".csv"
-            )
-            described: dict[str, Any] = {
-                "QueryExecutionId": execution.id,
-                "Query": execution.query,
-                "StatementType": _statement_type(execution.query),
-                "ResultConfiguration": {},
-                "QueryExecutionContext": execution.context,
-                "Status": status,
-                "Statistics": self._statistics(execution, state),
-                "WorkGroup": execution.workgroup,
-                "EngineVersion": ENGINE_VERSION,
-            }
-            if execution.output_location:
-                bucket, key = output_key(execution.output_location, execution.id, suffix)
-                described["ResultConfiguration"]["OutputLocation"] = f"s3://{bucket}/{key}"
-            return described
-
-    def _statistics(self, execution: Execution, state: str | None = None) -> dict[str, Any]:
-        state = state or self._visible_state(execution)
-        now = time.time()
-        engine_ms = 0
-        if execution.started is not None and execution.canned is None:
-            engine_ms = int(((execution.completed or now) - execution.started) * 1000)
-        queued_ms = int(((execution.started or now) - execution.submitted) * 1000)
-        scanned = 0 if state == "QUEUED" or execution.canned is not None else execution.scan.bytes_scanned
-        return {
-            "EngineExecutionTimeInMillis": engine_ms if state != "QUEUED" else 0,
-            "DataScannedInBytes": scanned,
-            "TotalExecutionTimeInMillis": int(((execution.completed or now) - execution.submitted) * 1000),
-            "QueryQueueTimeInMillis": queued_ms,
-            "ServicePreProcessingTimeInMillis": 0,
-            "QueryPlanningTimeInMillis": 0,
-            "ServiceProcessingTimeInMillis": 0,
-        }
-
-
-def _statement_type(query: str) -> str:
-    from airflow_sales_provider.sandbox.athena.sql import _DDL_START, _without_leading_comments
-
-    return "DDL" if _DDL_START.match(_without_leading_comments(query.strip())) else "DML"
 
 
 def _canned_outcome(canned: dict[str, Any]) -> Outcome:

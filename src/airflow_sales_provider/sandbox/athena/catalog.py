@@ -30,6 +30,7 @@ class Table:
     quote: str = ""
     escape: str = ""
     skip_header_lines: int = 0
+    ignore_malformed: bool = False  # JsonSerDe 'ignore.malformed.json'
     parameters: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -157,7 +158,8 @@ def table_from_glue(database: str, table: dict[str, Any]) -> Table:
     if "parquet" in library or "parquet" in input_format or classification == "parquet":
         return Table(format="parquet", **common)  # type: ignore[arg-type]
     if "json" in library or classification == "json":
-        return Table(format="json", **common)  # type: ignore[arg-type]
+        ignore = str(serde_params.get("ignore.malformed.json", "")).lower() == "true"
+        return Table(format="json", ignore_malformed=ignore, **common)  # type: ignore[arg-type]
     if "opencsvserde" in library:
         return Table(
             format="csv",

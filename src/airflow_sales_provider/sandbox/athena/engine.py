@@ -69,9 +69,18 @@ class Outcome:
         header = [] if self.header_in_rows else [csv_line([c["Name"] for c in self.columns])]
         return "".join(header + [csv_line(row) for row in self.rows]).encode("utf-8")
 
-    def result_rows(self) -> list[dict[str, Any]]:
-        header = None if self.header_in_rows else [c["Name"] for c in self.columns]
-        return result_rows(header, self.rows)
+    @property
+    def row_count(self) -> int:
+        """Rows of GetQueryResults, the header row included."""
+        return len(self.rows) + (0 if self.header_in_rows else 1)
+
+    def result_rows(self, start: int, size: int) -> list[dict[str, Any]]:
+        """One page of GetQueryResults rows (the header first, as Athena pages it)."""
+        if self.header_in_rows:
+            return result_rows(None, self.rows[start : start + size])
+        header = [c["Name"] for c in self.columns] if start == 0 else None
+        first = max(start - 1, 0)
+        return result_rows(header, self.rows[first : start + size - 1])
 
 
 def run_statement(
@@ -96,39 +105,32 @@ def _select(tree: Any, database: str | None, catalog: Catalog, scan: Scan, scrat
     scratch = Path(tempfile.mkdtemp(prefix="query-", dir=scratch_root))
     connection = duckdb.connect(":memory:", config=dict(_DUCKDB_CONFIG))
     scan.connection = connection
+    sources: dict[str, str] = {}  # scratch file -> the s3:// object it holds, for error messages
     try:
-        connection.execute(f"SET temp_directory = '{scratch / 'spill'}'")
-        for ref in refs:
-            table = tables[(ref.database, ref.name)]
-            partitions = _partitions_to_read(connection, tree, ref, table, catalog)
-            files = _download(catalog, table, partitions, scratch, scan)
-            _create_view(connection, table, files)
-        athena_sql.rename_tables(refs)
-        scan.check()
         try:
+            connection.execute(f"SET temp_directory = '{scratch / 'spill'}'")
+            for ref in refs:
+                table = tables[(ref.database, ref.name)]
+                partitions = _partitions_to_read(connection, tree, ref, table, catalog)
+                files = _download(catalog, table, partitions, scratch, scan, sources)
+                _create_view(connection, table, files)
+            athena_sql.rename_tables(refs)
+            scan.check()
             relation = connection.execute(athena_sql.to_duckdb(tree))
             names = [d[0] for d in relation.description or []]
             rows = relation.fetchall()
-            types = [str(t) for t in _result_types(connection, relation)]
+            types = [str(d[1]) for d in relation.description or []]
         except duckdb.InterruptException:
             raise QueryCancelled() from None
         except duckdb.Error as exc:
             scan.check()
-            raise translate_duckdb_error(exc, tree) from None
+            raise translate_duckdb_error(exc, tree, sources) from None
         columns = [column_info(name, type_) for name, type_ in zip(names, types, strict=True)]
         return Outcome("DML", columns=columns, rows=[[to_text(v) for v in row] for row in rows])
     finally:
         scan.connection = None
         connection.close()
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _result_types(connection: Any, relation: Any) -> list[Any]:
-    # DuckDBPyConnection.description gives coarse type codes; the result's own types are exact.
-    types = getattr(relation, "types", None)
-    if types is None:
-        types = [d[1] for d in relation.description or []]
-    return list(types)
 
 
 def _partitions_to_read(
@@ -160,13 +162,19 @@ def _partitions_to_read(
 
 
 def _download(
-    catalog: Catalog, table: Table, partitions: list[Partition], scratch: Path, scan: Scan
+    catalog: Catalog,
+    table: Table,
+    partitions: list[Partition],
+    scratch: Path,
+    scan: Scan,
+    sources: dict[str, str],
 ) -> list[tuple[Partition, list[Path]]]:
     listed = [(p, catalog.objects(p.location)) for p in partitions]
     folder = scratch / f"{table.database}.{table.name}"
     folder.mkdir()
     counter = iter(range(1 << 62))
     jobs = [(p, obj, folder / f"{next(counter)}{_suffix(obj.key)}") for p, objs in listed for obj in objs]
+    sources.update({str(path): f"s3://{obj.bucket}/{obj.key}" for _, obj, path in jobs})
     s3 = catalog.s3
 
     def fetch(job: tuple[Partition, S3Object, Path]) -> None:
@@ -226,11 +234,13 @@ def _reader(table: Table, columns: list[tuple[str, str]], paths: list[Path]) -> 
         return f"read_parquet({files}, union_by_name = true)"
     if table.format == "json":
         spec = ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in columns)
-        return f"read_json({files}, format = 'newline_delimited', columns = {{{spec}}}, ignore_errors = true)"
+        ignore = "true" if table.ignore_malformed else "false"
+        options = f"format = 'newline_delimited', columns = {{{spec}}}, ignore_errors = {ignore}"
+        return f"read_json({files}, {options})"
     # Text: every field read as text and cast as Hive does (a value that does not parse is NULL). Short
     # rows are padded with NULLs; DuckDB pads quoted multi-line rows only in its single-threaded reader.
     spec = ", ".join(f"{_literal(n)}: 'VARCHAR'" for n, _ in columns)
-    options = [
+    csv_options = [
         f"columns = {{{spec}}}",
         "header = false",
         f"skip = {table.skip_header_lines}",
@@ -243,7 +253,7 @@ def _reader(table: Table, columns: list[tuple[str, str]], paths: list[Path]) -> 
         "auto_detect = false",
         f"parallel = {'false' if table.quote else 'true'}",
     ]
-    return f"read_csv({files}, {', '.join(options)})"
+    return f"read_csv({files}, {', '.join(csv_options)})"
 
 
 def _project(table: Table, name: str, type_: str, present: dict[str, str] | None) -> str:
@@ -274,9 +284,12 @@ def _literal(value: str | None) -> str:
 # --- errors -------------------------------------------------------------------------------------------------
 
 
-def translate_duckdb_error(exc: Exception, tree: Any) -> AthenaQueryError:
-    """A DuckDB error as Athena (Trino) would word it, with the line and column in the original SQL."""
+def translate_duckdb_error(exc: Exception, tree: Any, sources: dict[str, str]) -> AthenaQueryError:
+    """A DuckDB error as Athena (Trino) would word it, with the line and column in the original SQL and
+    the S3 object (not the scratch file) a data error was found in."""
     message = str(exc).split("\n", 1)[0]
+    for path, uri in sources.items():
+        message = message.replace(path, uri)
     message = re.sub(r"^[A-Za-z ]+Error: ", "", message)
     column = re.search(r'Referenced column "([^"]+)" not found', message)
     if column:

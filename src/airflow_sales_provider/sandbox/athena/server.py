@@ -67,7 +67,12 @@ class AthenaRouter:
     ) -> Iterable[bytes]:
         region = _region(environ)
         try:
-            body = json.loads(_read_body(environ) or b"{}")
+            try:
+                body = json.loads(_read_body(environ) or b"{}")
+            except ValueError as exc:
+                raise AthenaApiError(
+                    "SerializationException", f"the request body is not JSON: {exc}"
+                ) from None
             payload = self.api.handle(operation, body, region)
             status = 200
         except AthenaApiError as exc:

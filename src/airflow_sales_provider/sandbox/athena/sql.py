@@ -103,6 +103,11 @@ def parse(sql: str, default_database: str | None) -> Statement:
     )
 
 
+def is_ddl(sql: str) -> bool:
+    """Whether Athena calls the statement DDL (its StatementType, and a ``.txt`` result)."""
+    return bool(_DDL_START.match(_without_leading_comments(sql.strip())))
+
+
 def _without_leading_comments(text: str) -> str:
     return re.sub(r"^(\s*(--[^\n]*\n|/\*.*?\*/))*", "", text, flags=re.DOTALL)
 
