@@ -48,9 +48,11 @@ READY_TIMEOUT = 300.0
 
 
 def airflow_major() -> int:
-    import airflow
+    # Read from the package metadata: importing Airflow here would configure it before the demo has set
+    # its Airflow home and database in the environment.
+    from importlib.metadata import version
 
-    return int(airflow.__version__.split(".")[0])
+    return int(version("apache-airflow").split(".")[0])
 
 
 def ui_env(base_env: dict[str, str], home: Path, port: int) -> dict[str, str]:

@@ -99,8 +99,8 @@ with DAG(
         bucket_key="daily/{{ ds }}/store_*",
         wildcard_match=True,
         check_fn=enough_files,
-        poke_interval=1,
-        timeout=300,
+        poke_interval=30,  # as daily_sales_pipeline's S3ArrivalSensor
+        timeout=6 * 60 * 60,
         aws_conn_id="aws_default",
     )
     list_files = S3ListOperator(
