@@ -273,15 +273,16 @@ def print_summary(sandbox: Any, config: dict[str, Any], clock: Clock) -> None:
             "SELECT sale_date::text, revenue, units, orders, avg_basket, refunds FROM {schema}.daily_kpis "
             "ORDER BY 1"
         )
-        dq = {
-            day: (passed, warned, failed)
-            for day, passed, warned, failed in rows(
-                "SELECT partition_value, sum(CASE WHEN passed THEN 1 ELSE 0 END), "
-                "sum(CASE WHEN NOT passed AND severity = 'warn' THEN 1 ELSE 0 END), "
-                "sum(CASE WHEN NOT passed AND severity = 'fail' THEN 1 ELSE 0 END) "
-                "FROM {schema}.data_quality_history GROUP BY 1"
-            )
-        }
+        # The latest run of each day (the history keeps every run: a rerun adds its own rows)
+        dq_rows = rows(
+            "SELECT h.partition_value, sum(CASE WHEN h.passed THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN NOT h.passed AND h.severity = 'warn' THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN NOT h.passed AND h.severity = 'fail' THEN 1 ELSE 0 END) "
+            "FROM {schema}.data_quality_history AS h WHERE h.run_id = (SELECT l.run_id FROM "
+            "{schema}.data_quality_history AS l WHERE l.partition_value = h.partition_value "
+            "ORDER BY l.checked_at DESC LIMIT 1) GROUP BY 1"
+        )
+        dq = {day: (passed, warned, failed) for day, passed, warned, failed in dq_rows}
     print("\n=== daily_sales_pipeline: summary ===")
     print(f"{'day':<11} {'files':>5} {'lines':>5} {'clean':>5}  quarantined (reason)")
     for day in sorted(staged):
