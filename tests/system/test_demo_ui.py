@@ -111,8 +111,12 @@ def demo_ui() -> Iterator[DemoUi]:
         yield ui
     finally:
         if process.poll() is None:  # the Ctrl-C test did not run or did not stop it: stop it all now
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:  # its children die with it (PR_SET_PDEATHSIG)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
         reader.join(10)
 
 
