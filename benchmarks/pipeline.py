@@ -156,18 +156,12 @@ def put_config(sandbox: Any) -> None:
 
 
 # --- parent -----------------------------------------------------------------------------------------
-def run_child(env: dict[str, str], side: Side, ds: str, land: list[str], land_after: float) -> dict[str, Any]:
-    messages = Path(env["AIRFLOW_HOME"]) / f"bench-{side.name}-{ds}.json"
-    argv = [
-        sys.executable,
-        __file__,
-        "--child",
-        side.name,
-        ds,
-        json.dumps(land),
-        str(land_after),
-        str(messages),
-    ]
+def run_child(
+    env: dict[str, str], side: Side, ds: str, land: list[str], land_after: float, conf: dict[str, Any]
+) -> dict[str, Any]:
+    messages = Path(env["AIRFLOW_HOME"]) / f"bench-{side.name}-{ds}-{len(land)}.json"
+    argv = [sys.executable, __file__, "--child", side.name, ds, json.dumps(land), str(land_after)]
+    argv += [json.dumps(conf), str(messages)]
     start = time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
@@ -296,18 +290,14 @@ def report(results: dict[str, dict[str, Any]], days: list[str]) -> None:
     labels = [*days, f"{days[1]} rerun"]
     print()
     print(f"daily sales pipeline, 3 days + rerun of {days[1]} (files land after the sensor's first look)")
-    header = (
-        f"{'':28s}"
-        + "".join(f"{name:>16s}" for name in results)
-        + (f"{'ours/official':>16s}" if len(results) == 2 else "")
-    )
-    print(header)
+    order = [name for name in ("ours", "official") if name in results]
+    ratio_label = f"{'ours/official':>16s}" if len(order) == 2 else ""
+    print(f"{'':28s}" + "".join(f"{name:>16s}" for name in order) + ratio_label)
 
     def row(label: str, values: list[float], fmt: str = "{:.1f}") -> None:
         ratio = f"{values[0] / values[1]:>15.2f}x" if len(values) == 2 and values[1] else ""
         print(f"{label:28s}" + "".join(f"{fmt.format(v):>16s}" for v in values) + ratio)
 
-    order = [name for name in ("ours", "official") if name in results]
     for label in labels:
         row(f"wall s, {label}", [results[n]["runs"][label]["run_seconds"] for n in order])
     row(
