@@ -121,7 +121,9 @@ def migrate_metadata_db(clock: Clock) -> None:
     clock.say("creating the Airflow metadata database (first run only)")
     clock.busy("airflow db migrate")
     subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=os.environ.copy(), check=True,
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=os.environ.copy(),
+        check=True,
         stdout=subprocess.DEVNULL,
     )
     marker.touch()
@@ -182,7 +184,7 @@ def run_day(dag: Any, day: Any, clock: Clock, label: str, conf: dict[str, Any] |
 
     logical_date = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     clock.say(f"{label}: daily_sales_pipeline for {day}" + (f" with conf {conf}" if conf else ""))
-    clock.busy(f"{label} starting (parsing the DAG, creating the run)")
+    clock.busy(f"{label} starting (creating the run; the first run also builds Airflow 3's in-process API)")
     date_arg = "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date"
     dag_run = dag.test(**{date_arg: logical_date}, run_conf=conf)
     state = str(getattr(dag_run.state, "value", dag_run.state))
@@ -197,8 +199,7 @@ def main(after_runs: Callable[[Any], None] | None = None) -> int:
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     clock.say("starting the sandbox (moto server, embedded PostgreSQL, Slack receiver)")
     clock.busy("starting the sandbox")
-    from airflow_sales_provider.sandbox import Sandbox
-    from airflow_sales_provider.sandbox import sales_data
+    from airflow_sales_provider.sandbox import Sandbox, sales_data
 
     states: dict[str, str] = {}
     try:
@@ -266,7 +267,8 @@ def print_summary(sandbox: Any, config: dict[str, Any], clock: Clock) -> None:
         )
         reasons: dict[str, list[str]] = {}
         for day, reason, count in rows(
-            "SELECT sale_date::text, reason, count(*) FROM {schema}.sales_quarantine GROUP BY 1, 2 ORDER BY 1, 2"
+            "SELECT sale_date::text, reason, count(*) FROM {schema}.sales_quarantine "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
         ):
             reasons.setdefault(day, []).append(f"{count} {reason}")
         kpis = rows(

@@ -45,8 +45,15 @@ except ImportError:  # Airflow 2
     from airflow.decorators import task  # type: ignore[no-redef]
     from airflow.models.param import Param  # type: ignore[no-redef,attr-defined]
 
-CONFIG = "var.json.sales_pipeline"  # the one Variable holding every environment-specific value
-SCHEMA = "{{ %s.schema }}" % CONFIG
+
+def cfg(key: str) -> str:
+    """A template reading ``key`` of the one Variable holding every environment-specific value."""
+    return "{{ var.json.sales_pipeline." + key + " }}"
+
+
+SCHEMA = cfg("schema")
+#: the schema as a quoted identifier, for SQL text (validated: anything else fails the task)
+QUOTED_SCHEMA = "{{ var.json.sales_pipeline.schema | sql_identifier }}"
 WAREHOUSE = "warehouse_default"
 SQL_PARAMETERS = {"ds": "{{ ds }}", "loaded_at": "{{ macros.datetime.utcnow().isoformat() }}"}
 
@@ -107,7 +114,7 @@ def ensure_lake_table(glue: object, database: str, location: str) -> None:
         pass
 
 
-run_summary = SlackNotifier(slack_webhook_conn_id="{{ %s.slack_webhook_conn_id }}" % CONFIG, summary=True)
+run_summary = SlackNotifier(slack_webhook_conn_id=cfg("slack_webhook_conn_id"), summary=True)
 
 with DAG(
     dag_id="daily_sales_pipeline",
@@ -141,7 +148,7 @@ with DAG(
     load_stores = RedshiftLoadOperator(
         task_id="load_stores",
         redshift_conn_id=WAREHOUSE,
-        s3_bucket="{{ %s.raw_bucket }}" % CONFIG,
+        s3_bucket=cfg("raw_bucket"),
         s3_keys=["reference/stores.csv"],
         schema=SCHEMA,
         table="stores",
@@ -151,7 +158,7 @@ with DAG(
     load_category_map = RedshiftLoadOperator(
         task_id="load_category_map",
         redshift_conn_id=WAREHOUSE,
-        s3_bucket="{{ %s.raw_bucket }}" % CONFIG,
+        s3_bucket=cfg("raw_bucket"),
         s3_keys=["reference/category_map.csv"],
         schema=SCHEMA,
         table="category_map",
@@ -160,12 +167,12 @@ with DAG(
 
     wait_for_files = S3ArrivalSensor(
         task_id="wait_for_files",
-        bucket="{{ %s.raw_bucket }}" % CONFIG,
+        bucket=cfg("raw_bucket"),
         prefix="daily/{{ ds }}/",
         pattern="store_*.csv*",  # plain or gzipped
-        min_files="{{ params.min_files or %s.min_files }}" % CONFIG,
+        min_files="{{ params.min_files or var.json.sales_pipeline.min_files }}",
         min_size_bytes=1,
-        settle_seconds="{{ %s.settle_seconds }}" % CONFIG,
+        settle_seconds=cfg("settle_seconds"),
         exclude_loaded_into=SCHEMA + ".stg_sales_lines",  # only files not loaded yet count
         warehouse_conn_id=WAREHOUSE,
         deferrable=True,
@@ -215,10 +222,9 @@ with DAG(
             {
                 "check": "sql",
                 "name": "quarantined_share_pct",
-                "sql": "SELECT 100.0 * (SELECT count(*) FROM {{ %s.schema | sql_identifier }}.sales_quarantine "
-                "WHERE sale_date = %%(partition_value)s) / NULLIF((SELECT count(*) FROM "
-                "{{ %s.schema | sql_identifier }}.stg_sales_lines WHERE sale_date = %%(partition_value)s), 0)"
-                % (CONFIG, CONFIG),
+                "sql": f"SELECT 100.0 * (SELECT count(*) FROM {QUOTED_SCHEMA}.sales_quarantine "
+                "WHERE sale_date = %(partition_value)s) / NULLIF((SELECT count(*) FROM "
+                f"{QUOTED_SCHEMA}.stg_sales_lines WHERE sale_date = %(partition_value)s), 0)",
                 "op": "<=",
                 "value": 20,
             },
@@ -294,11 +300,13 @@ with DAG(
         key = f"curated/sales_clean/sale_date={ds}/part-00000.csv"
         with tempfile.SpooledTemporaryFile(max_size=64 * 1024**2) as buffer:
             with closing(hook.get_conn()) as conn, conn.cursor() as cursor:
-                rows = copy_to_stream(cursor, f"COPY ({select}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
+                rows = copy_to_stream(
+                    cursor, f"COPY ({select}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer
+                )
             buffer.seek(0)
-            S3Hook(aws_conn_id="aws_default").load_file_obj(
-                buffer, key=key, bucket_name=config["lake_bucket"], replace=True
-            )
+            s3 = S3Hook(aws_conn_id="aws_default")
+            s3.load_file_obj(buffer, key=key, bucket_name=config["lake_bucket"], replace=True)
+        etag = s3.head_object(key=key, bucket_name=config["lake_bucket"])["ETag"].strip('"')
         glue = GlueCatalogHook(aws_conn_id="aws_default").get_conn()
         ensure_lake_table(glue, config["glue_database"], f"s3://{config['lake_bucket']}/curated/sales_clean/")
         location = f"s3://{config['lake_bucket']}/curated/sales_clean/sale_date={ds}/"
@@ -309,7 +317,9 @@ with DAG(
             )
         except glue.exceptions.AlreadyExistsException:
             pass  # a rerun of the day: same partition, same location, object overwritten above
-        return {"uri": f"s3://{config['lake_bucket']}/{key}", "rows": rows}
+        # The report query names this ETag: a rerun whose data changed gets a new Athena query (a new
+        # client request token), while a retry on the same data re-attaches to the one it started.
+        return {"uri": f"s3://{config['lake_bucket']}/{key}", "rows": rows, "etag": etag}
 
     # [END howto_daily_sales_publish]
 
@@ -318,10 +328,10 @@ with DAG(
     report_csv = AthenaReportOperator(
         task_id="report_csv",
         sql="sql/daily_sales/report/daily_store_report.sql",
-        database="{{ %s.glue_database }}" % CONFIG,
-        workgroup="{{ %s.athena_workgroup }}" % CONFIG,
-        output_location="{{ %s.athena_output }}" % CONFIG,
-        report_s3_uri="s3://{{ %s.reports_bucket }}/daily/{{ ds }}.csv" % CONFIG,
+        database=cfg("glue_database"),
+        workgroup=cfg("athena_workgroup"),
+        output_location=cfg("athena_output"),
+        report_s3_uri="s3://" + cfg("reports_bucket") + "/daily/{{ ds }}.csv",
         max_bytes_scanned=1024**3,  # a day of one chain's lines is megabytes: a GiB means a runaway query
         poll_interval=1,
     )
@@ -329,10 +339,10 @@ with DAG(
     report_jsonl = AthenaReportOperator(
         task_id="report_jsonl",
         sql="sql/daily_sales/report/daily_store_report.sql",
-        database="{{ %s.glue_database }}" % CONFIG,
-        workgroup="{{ %s.athena_workgroup }}" % CONFIG,
-        output_location="{{ %s.athena_output }}" % CONFIG,
-        report_s3_uri="s3://{{ %s.reports_bucket }}/daily/{{ ds }}.jsonl" % CONFIG,
+        database=cfg("glue_database"),
+        workgroup=cfg("athena_workgroup"),
+        output_location=cfg("athena_output"),
+        report_s3_uri="s3://" + cfg("reports_bucket") + "/daily/{{ ds }}.jsonl",
         report_format="jsonl",
         max_bytes_scanned=1024**3,
         poll_interval=1,
@@ -340,9 +350,12 @@ with DAG(
 
     notify = SlackNotifyOperator(
         task_id="notify",
-        slack_webhook_conn_id="{{ %s.slack_webhook_conn_id }}" % CONFIG,
-        text="Daily sales for {{ ds }} ({{ %s.env }}) are published: "
-        "s3://{{ %s.reports_bucket }}/daily/{{ ds }}.csv" % (CONFIG, CONFIG),
+        slack_webhook_conn_id=cfg("slack_webhook_conn_id"),
+        text="Daily sales for {{ ds }} ("
+        + cfg("env")
+        + ") are published: s3://"
+        + cfg("reports_bucket")
+        + "/daily/{{ ds }}.csv",
         trigger_rule="all_success",  # a failed run is reported once, by the DAG's run summary
     )
 

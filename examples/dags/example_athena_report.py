@@ -19,6 +19,7 @@ with DAG(
     schedule="@daily",
     start_date=datetime(2024, 1, 1),
     catchup=False,
+    default_args={"owner": "sales-data", "retries": 2},
     tags=["sales", "athena", "example"],
 ) as dag:
     # [START howto_athena_report]

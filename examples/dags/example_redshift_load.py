@@ -24,6 +24,7 @@ with DAG(
     schedule="@daily",
     start_date=datetime(2024, 3, 1),
     catchup=False,
+    default_args={"owner": "sales-data", "retries": 2},
     tags=["sales", "example"],
 ) as dag:
     create_tables = SQLExecuteQueryOperator(

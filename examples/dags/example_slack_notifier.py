@@ -30,7 +30,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     on_failure_callback=run_summary,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"owner": "sales-data", "retries": 2, "retry_delay": timedelta(minutes=5)},
     tags=["sales", "example", "slack"],
 ) as dag:
     # [END howto_slack_notifier_summary]

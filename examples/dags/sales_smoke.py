@@ -25,6 +25,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,
+    default_args={"owner": "sales-data", "retries": 2},
     tags=["sales", "smoke"],
 ) as dag:
     wait_for_file = S3ArrivalSensor(

@@ -193,7 +193,9 @@ def _plant_mess(files: dict[int, StoreFile], day: date, day_index: int) -> None:
         late = StoreFile(f"daily/{day.isoformat()}/store_3_late.csv", late=True)
         base = store_3.lines[1]
         late.lines.append(
-            _replace(base, amount=base.amount + Decimal("1.00"), updated_at=base.updated_at + timedelta(hours=5))
+            _replace(
+                base, amount=base.amount + Decimal("1.00"), updated_at=base.updated_at + timedelta(hours=5)
+            )
         )
         for n, (category, amount) in enumerate((("beverages", "4.50"), ("Household", "25.00")), start=1):
             when = base.sold_at.replace(hour=20, minute=n)
@@ -230,7 +232,7 @@ def generate(days: tuple[date, ...] = DEFAULT_DAYS, seed: int = 42) -> list[Stor
 
 
 def reference_files() -> dict[str, bytes]:
-    """The reference tables the pipeline loads: ``reference/stores.csv`` and ``reference/category_map.csv``."""
+    """The reference tables the pipeline loads: ``reference/stores.csv``, ``reference/category_map.csv``."""
     stores = "store_id,store_name,region\n" + "".join(f"{i},{n},{r}\n" for i, n, r in STORES)
     mapping = "raw_category,category\n" + "".join(f"{k},{v}\n" for k, v in sorted(CATEGORY_MAP.items()))
     return {"reference/stores.csv": stores.encode(), "reference/category_map.csv": mapping.encode()}

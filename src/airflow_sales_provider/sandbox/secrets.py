@@ -34,7 +34,10 @@ def secrets_backend_env(sandbox: Sandbox) -> dict[str, str]:
         "endpoint_url": sandbox.aws_endpoint_url,
         "region_name": "us-east-1",
     }
-    return {"AIRFLOW__SECRETS__BACKEND": SECRETS_BACKEND, "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(kwargs)}
+    return {
+        "AIRFLOW__SECRETS__BACKEND": SECRETS_BACKEND,
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(kwargs),
+    }
 
 
 def put_variable(sandbox: Sandbox, key: str, value: Any) -> str:

@@ -1,5 +1,6 @@
 -- The day's report per store, computed by Athena from the lake (the curated day partition), not the
 -- warehouse. Rendered with Jinja: {{ ds }} is the run's date.
+-- Lake object {{ ti.xcom_pull(task_ids='publish_to_lake')['etag'] }}: changed data, new query (new token).
 SELECT
     store_id,
     count(DISTINCT CASE WHEN kind = 'sale' THEN order_id END) AS orders,
