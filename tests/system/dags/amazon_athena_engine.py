@@ -24,6 +24,7 @@ with DAG(
     create_database = AthenaOperator(
         task_id="create_database",
         query="CREATE DATABASE IF NOT EXISTS shop",
+        database="default",  # older amazon providers require one; CREATE DATABASE does not use it
         output_location=OUTPUT,
         sleep_time=1,
     )
@@ -34,6 +35,7 @@ with DAG(
             "PARTITIONED BY (day string) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' "
             "LOCATION 's3://raw/orders/' TBLPROPERTIES ('skip.header.line.count' = '1')"
         ),
+        database="shop",
         output_location=OUTPUT,
         sleep_time=1,
     )

@@ -201,14 +201,14 @@ class AthenaApi:
         rows = len(execution.outcome.rows) if execution.outcome else 0
         return {
             "QueryRuntimeStatistics": {
-                "Timeline": execution.statistics(execution.visible_state(self._polls_per_state)),
+                "Timeline": execution.statistics(self._state(execution)),
                 "Rows": {"OutputRows": rows},
             }
         }
 
     def _op_GetQueryResults(self, body: dict[str, Any], region: str) -> dict[str, Any]:  # noqa: N802
         execution = self._get(body.get("QueryExecutionId"))
-        state = execution.visible_state(self._polls_per_state)
+        state = self._state(execution)
         if state != "SUCCEEDED":
             if state == "FAILED":
                 raise AthenaApiError("InvalidRequestException", execution.reason or "Query has failed")
@@ -231,6 +231,10 @@ class AthenaApi:
         if start + size < total:
             page["NextToken"] = _encode_token(str(start + size))
         return page
+
+    def _state(self, execution: Execution) -> str:
+        with self._lock:
+            return execution.visible_state(self._polls_per_state)
 
     def _describe(self, execution: Execution) -> dict[str, Any]:
         with self._lock:

@@ -33,17 +33,22 @@ class Execution:
     canned: dict[str, Any] | None = None
     scan: Scan = field(default_factory=Scan)
     polls: int = 0
+    running_from_poll: int | None = None  # manual progression: the poll that first showed RUNNING
 
     def visible_state(self, polls_per_state: int | None) -> str:
-        """The state a poll sees. With moto's manual progression each state lasts ``polls_per_state``
-        polls, and a query shows RUNNING only once the engine is done (so what RUNNING polls report,
-        e.g. DataScannedInBytes, is final and tests need no timing)."""
+        """The state a poll sees. With moto's manual progression QUEUED and RUNNING each last
+        ``polls_per_state`` polls, and a query shows RUNNING only once the engine is done (so what
+        RUNNING polls report, e.g. DataScannedInBytes, is final and tests need no timing). No state is
+        skipped however long the engine takes."""
         if self.state == "CANCELLED" or not polls_per_state:
             return self.state
-        stage = max(self.polls - 1, 0) // polls_per_state
-        if stage == 0 or self.state not in FINAL_STATES:
+        if self.polls <= polls_per_state or self.state not in FINAL_STATES:
             return "QUEUED"
-        return "RUNNING" if stage == 1 else self.state
+        if self.running_from_poll is None:
+            self.running_from_poll = self.polls
+        if self.polls - self.running_from_poll < polls_per_state:
+            return "RUNNING"
+        return self.state
 
     def describe(self, state: str) -> dict[str, Any]:
         """``GetQueryExecution``'s ``QueryExecution`` as seen in ``state``."""
