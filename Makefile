@@ -13,10 +13,11 @@ RELEASE := $(VENV)/release
 # uv never downloads a Python of its own: the virtualenvs use the machine's interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help demo test bench dist clean venvs docs plugins-zip release-requirements
+.PHONY: help demo demo-ui test bench dist clean venvs docs plugins-zip release-requirements
 
 help:
 	@echo "make demo   run the main pipeline end to end against the local sandbox"
+	@echo "make demo-ui  the demo, then Airflow's UI on http://127.0.0.1:$(PORT) until Ctrl-C (docs/demo.md)"
 	@echo "make test   ruff, mypy and pytest on every Airflow line in LINES (docs/development.md)"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make dist   build the wheel and sdist into dist/, twine-check them, render deploy/mwaa's requirements"
@@ -81,6 +82,19 @@ mwaa-constraints-%: | $(UV)
 
 demo: $(VENV)/af3/.installed
 	SALES_AIRFLOW_LINE=af3 $(VENV)/af3/bin/python examples/demo.py
+
+# make demo-ui: the demo's runs in Airflow's own UI, on loopback, until Ctrl-C (docs/demo.md).
+PORT ?= 8080
+demo-ui: $(VENV)/af3/.installed
+	SALES_AIRFLOW_LINE=af3 $(VENV)/af3/bin/python examples/demo_ui.py --port $(PORT)
+
+# The demo-ui browser test (af3 line) drives Debian's chromium headless; installed here when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+test-af3: | $(CHROMIUM)
 
 bench: $(VENV)/af3/.installed
 	@for script in benchmarks/*.py; do \
