@@ -13,6 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = {
+    "daily_sales_pipeline": "daily_sales_pipeline.py",
     "daily_sales_glue_emr": "daily_sales_glue_emr.py",
     "sparkify_pipeline": "sparkify_pipeline.py",
     "databricks_notebook_daily": "databricks_notebook_daily.py",
@@ -28,6 +29,9 @@ def main() -> None:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         graph = render_dag(module.dag)
+        # Airflow's renderer draws ui_fgcolor as the border only; the UI uses it for the label text.
+        for task in module.dag.tasks:
+            graph.node(task.task_id, _attributes={"fontcolor": task.ui_fgcolor})
         graph.attr(dpi="110")
         target = Path(__file__).parent / dag_id.replace("_", "-")
         graph.render(str(target), format="png", cleanup=True)

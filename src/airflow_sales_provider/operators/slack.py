@@ -36,6 +36,7 @@ class SlackNotifyOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("slack_webhook_conn_id", "text", "blocks")
     ui_color = "#4a154b"
+    ui_fgcolor = "#ffffff"  # Airflow's default black text is unreadable on Slack aubergine
 
     def __init__(
         self,
