@@ -1,4 +1,4 @@
-"""Render the example pipelines' graphs for the docs with Airflow's own DOT renderer (as ``airflow dags show``).
+"""Render the example pipelines' graphs for the docs with Airflow's DOT renderer (as ``airflow dags show``).
 
 Needs Graphviz (``dot``) and the ``graphviz`` Python package::
 
