@@ -470,7 +470,7 @@ class TestBadInput:
                 while time.monotonic() < deadline and not killed.is_set():
                     cur.execute(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE query LIKE 'COPY \"_sales_stage\"%%' AND pid <> pg_backend_pid()"
+                        "WHERE query LIKE 'COPY %%' AND pid <> pg_backend_pid()"
                     )
                     if cur.fetchall():
                         killed.set()
@@ -597,7 +597,7 @@ class TestKill:
             with warehouse.cursor() as cur:
                 while time.monotonic() < deadline and not killed.is_set():
                     cur.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY \"_sales_stage\"%%'"
+                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %%'"
                     )
                     if cur.fetchone()[0]:
                         op.on_kill()

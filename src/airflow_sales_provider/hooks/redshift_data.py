@@ -83,6 +83,13 @@ class RedshiftDataLoadHook(BaseHook):
     def source(self) -> S3SourceHook:
         return S3SourceHook(aws_conn_id=self.aws_conn_id)
 
+    def earlier_statement(self, marker_uri: str) -> tuple[str, str, dict[str, Any]] | None:
+        """``(statement id, state, metadata)`` of the load an earlier try recorded at ``marker_uri``."""
+        marker = self.source.read_json_if_exists(marker_uri)
+        if not marker:
+            return None
+        return marker["statement_id"], self.state(marker["statement_id"]), marker["meta"]
+
     def state(self, statement_id: str) -> str:
         return str(self.conn.describe_statement(Id=statement_id)["Status"])
 

@@ -19,11 +19,16 @@ from airflow_sales_provider.hooks.warehouse import S3SourceHook
 from airflow_sales_provider.ledger import create_table_sql, forget_target_sql, insert_sql, loaded_objects_sql
 from airflow_sales_provider.load.plan import LoadDataError, LoadResult, TableColumn
 from airflow_sales_provider.load.redshift import redshift_statements, translate_load_errors
+from airflow_sales_provider.load.timing import SetupTimes
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
 from airflow_sales_provider.sql.load import (
+    PARTITION_GUARD,
     LoadConfigError,
+    copies_into_target,
     create_stage_sql,
+    direct_mode_sql,
     mode_sql,
+    partition_guard_sql,
     partition_violations_sql,
     postgres_copy_sql,
     redshift_load_errors_sql,
@@ -80,17 +85,22 @@ class WarehouseLoadHook(BaseHook):
         self.aws_conn_id = aws_conn_id
         self._conn: Any = None
         self._copying: str | None = None
+        #: seconds per set-up phase before the first byte moves (docs/redshift-load.md#performance)
+        self.setup = SetupTimes()
 
     @cached_property
     def source(self) -> S3SourceHook:
-        return S3SourceHook(aws_conn_id=self.aws_conn_id)
+        source = S3SourceHook(aws_conn_id=self.aws_conn_id)
+        source.setup = self.setup
+        return source
 
     @cached_property
     def connection(self) -> tuple[Any, Dialect]:
         """The connection's hook (PostgresHook / RedshiftSQLHook) and its SQL dialect."""
         from airflow_sales_provider.hooks.warehouse import warehouse_hook_and_dialect
 
-        return warehouse_hook_and_dialect(self.redshift_conn_id)
+        with self.setup.phase("hook"):
+            return warehouse_hook_and_dialect(self.redshift_conn_id)
 
     @property
     def dialect(self) -> Dialect:
@@ -195,19 +205,22 @@ class WarehouseLoadHook(BaseHook):
 
     # -- PostgreSQL: stream each object through COPY FROM STDIN ------------------------------------------
     def load_postgres(self, job: LoadJob, bucket: str, objects: list[S3Object], run: RunInfo) -> LoadResult:
-        """Plan outside the lock, then lock, re-read the ledger, stage, move and record in one transaction."""
+        """Plan outside the lock, then lock, re-read the ledger, copy, move and record in one transaction."""
         job.postgres_date_style()
+        self.source.prepare()  # the S3 client is made while the warehouse answers
         with self.transaction(job, bucket) as cur:
-            if job.ledger:
-                self.ensure_ledger(cur, job.ledger)
-            candidates = job.select(objects, self.loaded_objects(cur, job, bucket)).to_load
-            table_columns = self.table_columns(cur, job)
-            self._conn.commit()
+            with self.setup.phase("catalog"):
+                if job.ledger:
+                    self.ensure_ledger(cur, job.ledger)
+                candidates = job.select(objects, self.loaded_objects(cur, job, bucket)).to_load
+                table_columns = self.table_columns(cur, job)
+                self._conn.commit()
             probes = self.source.probe_load(job, bucket, candidates)
             plan = job.plan(bucket, probes, table_columns, ordered_header=False)
-            cur.execute(*self.dialect.load_lock_sql(job.ledger or "", plan.target_name))
-            # an overlapping run may have loaded files meanwhile: decide again under the lock
-            to_load, skipped = job.select(objects, self.loaded_objects(cur, job, bucket))
+            with self.setup.phase("catalog"):
+                cur.execute(*self.dialect.load_lock_sql(job.ledger or "", plan.target_name))
+                # an overlapping run may have loaded files meanwhile: decide again under the lock
+                to_load, skipped = job.select(objects, self.loaded_objects(cur, job, bucket))
             if not to_load:
                 self._conn.commit()
                 self.log.info("all %s objects are already in the ledger: nothing to load", len(skipped))
@@ -216,15 +229,61 @@ class WarehouseLoadHook(BaseHook):
             if unprobed:  # files the first ledger read had skipped; rare (force/replace modes)
                 probes = {**probes, **self.source.probe_load(job, bucket, unprobed)}
                 plan = job.plan(bucket, probes, table_columns, ordered_header=False)
-            self._session_setup(cur, job)
-            for sql, params in create_stage_sql(self.dialect, plan):
-                cur.execute(sql, params)
-            rows, empty = self._copy_all(cur, job, plan, bucket, to_load, probes)
-            inserted = self.apply_mode(cur, job, plan)
+            rows, empty, inserted = self._write(cur, job, plan, bucket, to_load, probes)
             self.write_ledger(cur, job, bucket, to_load, rows, run)
             self._conn.commit()
         self.log.info("loaded %s rows into %s from %s objects", inserted, plan.target_name, len(to_load))
+        self.log.info("%s", self.setup.summary())
         return LoadResult(to_load, skipped, inserted, empty, columns=plan.columns)
+
+    def _write(
+        self,
+        cur: Any,
+        job: LoadJob,
+        plan: LoadPlan,
+        bucket: str,
+        objects: Sequence[S3Object],
+        probes: Mapping[str, Probe],
+    ) -> tuple[dict[str, int], list[str], int]:
+        """COPY straight into the target where the mode allows, else through the staging table.
+
+        Either way it happens in the load's transaction, after the lock: a failure rolls back the
+        table and the ledger together. ``replace_partition`` copies under :func:`partition_guard_sql`;
+        a row outside the partition sends the batch through the staging table, which counts them all
+        exactly and fails the load naming them.
+        """
+        guard = partition_guard_sql(plan, job.partition_value) if job.checks_partition else None
+        if not copies_into_target(plan) or (job.checks_partition and guard is None):
+            return self._staged(cur, job, plan, bucket, objects, probes)
+        if guard:
+            cur.execute("SAVEPOINT sales_load_direct")
+        try:
+            for sql, params in direct_mode_sql(self.dialect, plan, job.partition_value):
+                cur.execute(sql, params)
+            rows, empty = self._copy_all(cur, job, plan, bucket, objects, probes, where=guard)
+        except Exception as exc:
+            if not guard or PARTITION_GUARD not in str(exc):
+                raise
+            self.log.info("rows outside partition %r: counting them in a staging table", job.partition_value)
+            cur.execute("ROLLBACK TO SAVEPOINT sales_load_direct")
+            return self._staged(cur, job, plan, bucket, objects, probes)
+        return rows, empty, sum(rows.values())
+
+    def _staged(
+        self,
+        cur: Any,
+        job: LoadJob,
+        plan: LoadPlan,
+        bucket: str,
+        objects: Sequence[S3Object],
+        probes: Mapping[str, Probe],
+    ) -> tuple[dict[str, int], list[str], int]:
+        """Stage the files in a session-temporary table, then move them with the mode's SQL."""
+        self._session_setup(cur, job)
+        for sql, params in create_stage_sql(self.dialect, plan):
+            cur.execute(sql, params)
+        rows, empty = self._copy_all(cur, job, plan, bucket, objects, probes, stage=True)
+        return rows, empty, self.apply_mode(cur, job, plan)
 
     def _session_setup(self, cur: Any, job: LoadJob) -> None:
         style = job.postgres_date_style()
@@ -246,8 +305,14 @@ class WarehouseLoadHook(BaseHook):
         bucket: str,
         objects: Sequence[S3Object],
         probes: Mapping[str, Probe],
+        *,
+        stage: bool = False,
+        where: str | None = None,
     ) -> tuple[dict[str, int], list[str]]:
         json_paths = self._json_paths(job, plan)
+        style = None if stage else job.postgres_date_style()
+        if style:  # the staged path sets it with its session set-up
+            cur.execute("SELECT set_config('DateStyle', %s, true)", (style,))
         rows: dict[str, int] = {}
         empty: list[str] = []
         for obj in objects:
@@ -259,8 +324,9 @@ class WarehouseLoadHook(BaseHook):
             # CSV columns are mapped by name: each file's COPY lists them in that file's header order.
             columns = (probe.header if job.csv_header else None) or list(plan.columns)
             options = job.options(gzip=job.is_gzip(probe))
-            rows[obj.key] = self.copy_object(cur, bucket, obj, plan, options, json_paths, columns)
-            self.log.info("staged %s rows from s3://%s/%s", rows[obj.key], bucket, obj.key)
+            sql = postgres_copy_sql(plan, options, columns, into_target=not stage, where=where)
+            rows[obj.key] = self.copy_object(cur, bucket, obj, plan, options, json_paths, columns, sql=sql)
+            self.log.info("copied %s rows from s3://%s/%s", rows[obj.key], bucket, obj.key)
         return rows, empty
 
     def copy_object(
@@ -272,23 +338,22 @@ class WarehouseLoadHook(BaseHook):
         options: FormatOptions,
         json_paths: list[str] | None,
         columns: Sequence[str],
+        *,
+        sql: str | None = None,
     ) -> int:
-        """Stream one object into the staging table; memory stays at one chunk."""
-        from airflow_sales_provider.hooks.warehouse import (
-            IterStream,
-            copy_from_stream,
-            iter_lines,
-            json_lines_to_copy_text,
-        )
+        """Stream one object through ``sql`` (default: into the staging table); memory stays at one chunk."""
+        from airflow_sales_provider.hooks.warehouse import copy_from_stream
+        from airflow_sales_provider.load.streams import IterStream, iter_lines, json_lines_to_copy_text
 
         self._copying = obj.key
         stream: Any = self.source.open_stream(bucket, obj, gzip=options.gzip)
+        self.setup.data_moves()
         try:
             if options.format != "json":
-                return copy_from_stream(cur, postgres_copy_sql(plan, options, columns), stream)
+                return copy_from_stream(cur, sql or postgres_copy_sql(plan, options, columns), stream)
             rows = IterStream(json_lines_to_copy_text(iter_lines(stream), plan.columns, json_paths))
             try:
-                return copy_from_stream(cur, postgres_copy_sql(plan, options, plan.columns), rows)
+                return copy_from_stream(cur, sql or postgres_copy_sql(plan, options, plan.columns), rows)
             except Exception:
                 if rows.error is not None:  # psycopg2 wraps it in "error in .read() call"
                     raise rows.error from None
@@ -314,14 +379,16 @@ class WarehouseLoadHook(BaseHook):
         self, job: LoadJob, bucket: str, objects: list[S3Object], run: RunInfo, manifest_uri: str
     ) -> LoadResult:
         """One transaction: lock, read the ledger, COPY the new objects by manifest, move, record."""
+        self.source.prepare()
         with self.transaction(job, bucket) as cur:
-            if job.ledger:
-                self.ensure_ledger(cur, job.ledger)
-            table_columns = self.table_columns(cur, job)
-            self._conn.commit()
-            if job.ledger:
-                cur.execute(*self.dialect.load_lock_sql(job.ledger, job.target_name))
-            to_load, skipped = job.select(objects, self.loaded_objects(cur, job, bucket))
+            with self.setup.phase("catalog"):
+                if job.ledger:
+                    self.ensure_ledger(cur, job.ledger)
+                table_columns = self.table_columns(cur, job)
+                self._conn.commit()
+                if job.ledger:
+                    cur.execute(*self.dialect.load_lock_sql(job.ledger, job.target_name))
+                to_load, skipped = job.select(objects, self.loaded_objects(cur, job, bucket))
             if not to_load:
                 self._conn.commit()
                 return LoadResult([], skipped, 0, [])
@@ -337,6 +404,8 @@ class WarehouseLoadHook(BaseHook):
             mode_sqls = {s for s, _ in mode_sql(self.dialect, plan, job.partition_value)}
             inserted = 0
             for sql, params in statements:
+                if sql.startswith("COPY "):
+                    self.setup.data_moves()
                 cur.execute(sql, params)
                 if sql.startswith("COPY ") and job.checks_partition and not plan.fill_partition:
                     self.check_partition(cur, job, plan)

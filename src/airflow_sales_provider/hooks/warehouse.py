@@ -11,19 +11,31 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import io
 import json
-import re
+import threading
 import zlib
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_sales_provider.arrival.xcom import parse_s3_keys
 from airflow_sales_provider.compat import BaseHook
+from airflow_sales_provider.load.streams import (
+    CHUNK_BYTES,
+    GunzipStream,
+    IterStream,
+    JsonLinesError,
+    compile_json_path,
+    iter_lines,
+    json_lines_to_copy_text,
+)
+from airflow_sales_provider.load.timing import SetupTimes
 from airflow_sales_provider.objects import Probe, S3Object, normalise_etag, split_s3_uri
 from airflow_sales_provider.sql.dialects import dialect_for_conn_type
+from airflow_sales_provider.sql.load import LoadConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    import io
+    from collections.abc import Sequence
 
     from airflow_sales_provider.load.plan import LoadJob
     from airflow_sales_provider.sql.dialects import Dialect
@@ -35,6 +47,7 @@ __all__ = [
     "S3Object",
     "S3ObjectChangedError",
     "S3SourceHook",
+    "compile_json_path",
     "copy_from_stream",
     "iter_lines",
     "json_lines_to_copy_text",
@@ -43,7 +56,6 @@ __all__ = [
 ]
 
 PROBE_BYTES = 64 * 1024
-CHUNK_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -65,6 +77,12 @@ class S3SourceHook(BaseHook):
     def __init__(self, aws_conn_id: str | None = default_conn_name) -> None:
         super().__init__()
         self.aws_conn_id = aws_conn_id
+        #: set-up seconds per phase (a load hook shares its own; docs/redshift-load.md#performance)
+        self.setup = SetupTimes()
+        self._client_thread: threading.Thread | None = None
+        self._client_made: list[Any] = []
+        #: the first bytes of objects :meth:`describe` read, by (bucket, key, etag): the probe reuses them
+        self._first_bytes: dict[tuple[str, str, str], bytes] = {}
 
     @cached_property
     def s3_hook(self) -> Any:
@@ -72,9 +90,37 @@ class S3SourceHook(BaseHook):
 
         return S3Hook(aws_conn_id=self.aws_conn_id)
 
+    def prepare(self) -> None:
+        """Start making the S3 client on a helper thread (boto3 reads the S3 model: CPU, 0.1-0.5 s).
+
+        The connection is read here, on the calling thread; only the client is made on the helper,
+        overlapping the warehouse's connection and catalog reads. :attr:`client` waits for it.
+        """
+        if "client" in self.__dict__ or self._client_thread is not None:
+            return
+        with self.setup.phase("S3 client"):
+            self.s3_hook.conn_config  # noqa: B018 - the connection lookup stays on this thread
+
+        def make() -> None:
+            try:
+                with self.setup.phase("S3 client"):
+                    self._client_made.append(self.s3_hook.get_conn())
+            except BaseException as exc:  # raised again on the calling thread by `client`
+                self._client_made.append(exc)
+
+        self._client_thread = threading.Thread(target=make, name="sales-load-s3-client", daemon=True)
+        self._client_thread.start()
+
     @cached_property
     def client(self) -> Any:
-        return self.s3_hook.get_conn()
+        if self._client_thread is None:
+            with self.setup.phase("S3 client"):
+                return self.s3_hook.get_conn()
+        self._client_thread.join()
+        made = self._client_made[0]
+        if isinstance(made, BaseException):
+            raise made
+        return made
 
     def get_conn(self) -> Any:
         return self.client
@@ -84,29 +130,79 @@ class S3SourceHook(BaseHook):
         """Objects under ``prefix`` (optionally matching the glob ``pattern`` on the key), sorted by key."""
         paginator = self.client.get_paginator("list_objects_v2")
         found = []
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                key = item["Key"]
-                if key.endswith("/"):
-                    continue
-                if pattern and not fnmatch.fnmatchcase(key, pattern):
-                    continue
-                found.append(S3Object(key, int(item["Size"]), normalise_etag(item["ETag"])))
+        with self.setup.phase("listing"):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    key = item["Key"]
+                    if key.endswith("/"):
+                        continue
+                    if pattern and not fnmatch.fnmatchcase(key, pattern):
+                        continue
+                    found.append(S3Object(key, int(item["Size"]), normalise_etag(item["ETag"])))
         return sorted(found, key=lambda o: o.key)
 
     def describe(self, bucket: str, obj: S3Object) -> S3Object:
-        """Fill in size and ETag with a HEAD request when the caller only named the key."""
+        """Fill in size and ETag when the caller only named the key.
+
+        One ranged GET of the first bytes (not a HEAD): its ETag and size describe the object, and the
+        bytes are kept for :meth:`probe`, which then needs no request of its own.
+        """
         if obj.size is not None and obj.etag:
             return S3Object(obj.key, int(obj.size), normalise_etag(obj.etag))
         from botocore.exceptions import ClientError
 
-        try:
-            head = self.client.head_object(Bucket=bucket, Key=obj.key)
-        except ClientError as exc:
-            raise FileNotFoundError(
-                f"s3://{bucket}/{obj.key} does not exist or cannot be read: {exc}"
-            ) from exc
-        return S3Object(obj.key, int(head["ContentLength"]), normalise_etag(head["ETag"]))
+        client = self.client
+        with self.setup.phase("listing"):
+            try:
+                response = client.get_object(Bucket=bucket, Key=obj.key, Range=f"bytes=0-{PROBE_BYTES - 1}")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvalidRange":  # an empty object
+                    raise FileNotFoundError(
+                        f"s3://{bucket}/{obj.key} does not exist or cannot be read: {exc}"
+                    ) from exc
+                head = client.head_object(Bucket=bucket, Key=obj.key)
+                return S3Object(obj.key, int(head["ContentLength"]), normalise_etag(head["ETag"]))
+            etag = normalise_etag(response["ETag"])
+            total = str(response.get("ContentRange") or "").rpartition("/")[2]
+            size = int(total) if total.isdigit() else int(response["ContentLength"])
+            self._first_bytes[(bucket, obj.key, etag)] = response["Body"].read()
+        return S3Object(obj.key, size, etag)
+
+    def resolve(
+        self, bucket: str | None, s3_keys: Any, s3_prefix: str | None, pattern: str | None
+    ) -> tuple[str, list[S3Object]]:
+        """The bucket and the described, de-duplicated objects the loader's options select.
+
+        :param s3_keys: keys, ``{"key","size","etag"}`` dicts, or the arrival sensor's XCom (a manifest
+            object's keys when the sensor wrote one); wins over ``s3_prefix``.
+        """
+        if s3_keys not in (None, "", []):
+            selection = parse_s3_keys(s3_keys)
+            if selection.bucket and bucket and selection.bucket != bucket:
+                raise LoadConfigError(
+                    f"s3_keys names bucket {selection.bucket!r} but s3_bucket is {bucket!r}"
+                )
+            bucket = selection.bucket or bucket
+            objects = selection.objects
+            if selection.manifest_uri:
+                with self.setup.phase("listing"):
+                    manifest = self.read_json(selection.manifest_uri)
+                bucket = manifest.get("bucket") or bucket
+                objects = parse_s3_keys(manifest.get("keys", [])).objects
+            if not objects:
+                return bucket or "", []
+        elif s3_prefix is not None:
+            if not bucket:
+                raise LoadConfigError("s3_prefix needs s3_bucket")
+            objects = self.list_objects(bucket, s3_prefix, pattern)
+        else:
+            raise LoadConfigError("give s3_keys (a list or the arrival sensor's XCom) or s3_prefix")
+        if not bucket:
+            raise LoadConfigError("no bucket: set s3_bucket")
+        unique: dict[str, S3Object] = {}
+        for obj in objects:
+            unique.setdefault(obj.key, obj)
+        return bucket, [self.describe(bucket, obj) for obj in unique.values()]
 
     def read_json(self, uri: str) -> Any:
         bucket, key = split_s3_uri(uri)
@@ -140,10 +236,13 @@ class S3SourceHook(BaseHook):
         if job.format.format == "parquet":
             return {}
         fmt = job.format
-        probes = {
-            o.key: self.probe(bucket, o, csv_header=job.csv_header, delimiter=fmt.delimiter, quote=fmt.quote)
-            for o in objects
-        }
+        with self.setup.phase("probes"):
+            probes = {
+                o.key: self.probe(
+                    bucket, o, csv_header=job.csv_header, delimiter=fmt.delimiter, quote=fmt.quote
+                )
+                for o in objects
+            }
         for key in job.check_probes(bucket, probes):
             self.log.warning("s3://%s/%s is empty: recorded as loaded with 0 rows", bucket, key)
         return probes
@@ -159,8 +258,9 @@ class S3SourceHook(BaseHook):
         """Read the first bytes of an object (one ranged GET): compression, header, emptiness."""
         if obj.size == 0:
             return Probe(gzip=False, header=None, empty=True)
-        response = self._get(bucket, obj, Range=f"bytes=0-{PROBE_BYTES - 1}")
-        raw = response["Body"].read()
+        raw = self._first_bytes.pop((bucket, obj.key, obj.etag or ""), None)
+        if raw is None:
+            raw = self._get(bucket, obj, Range=f"bytes=0-{PROBE_BYTES - 1}")["Body"].read()
         whole = obj.size is not None and len(raw) >= obj.size
         is_gzip = raw[:2] == GZIP_MAGIC
         text_bytes = zlib.decompressobj(wbits=31).decompress(raw) if is_gzip else raw
@@ -200,177 +300,8 @@ class S3SourceHook(BaseHook):
         """A file-like object over the object's bytes, decompressed on the fly when ``gzip``."""
         body = self._get(bucket, obj)["Body"]
         if gzip:
-            return _GunzipStream(body)
+            return GunzipStream(body)
         return body  # type: ignore[no-any-return]
-
-
-class _GunzipStream(io.RawIOBase):
-    """Decompress a (possibly multi-member) gzip stream chunk by chunk; memory stays at one chunk."""
-
-    def __init__(self, body: Any) -> None:
-        self._body = body
-        self._decompressor = zlib.decompressobj(wbits=31)
-        self._buffer = b""
-        self._eof = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        size = CHUNK_BYTES if size is None or size < 0 else size
-        while len(self._buffer) < size and not self._eof:
-            chunk = self._body.read(CHUNK_BYTES)
-            if not chunk:
-                self._buffer += self._decompressor.flush()
-                self._eof = True
-                break
-            data = self._decompressor.decompress(chunk)
-            while self._decompressor.eof and self._decompressor.unused_data:  # next gzip member
-                rest = self._decompressor.unused_data
-                self._decompressor = zlib.decompressobj(wbits=31)
-                data += self._decompressor.decompress(rest)
-            self._buffer += data
-        out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
-
-    def close(self) -> None:
-        self._body.close()
-        super().close()
-
-
-# -- JSON lines -> PostgreSQL text COPY format -------------------------------------------------------------
-class JsonLinesError(ValueError):
-    """A line of a JSON file is not a JSON object (carries the 1-based line number)."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-_PATH_TOKEN = re.compile(r"\.([A-Za-z_$][\w$]*)|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]|\[\s*(\d+)\s*\]")
-
-
-def compile_json_path(path: str) -> list[str | int]:
-    """Parse a Redshift jsonpaths expression (``$.a.b``, ``$['a'][0]``) into steps."""
-    if not isinstance(path, str) or not path.startswith("$"):
-        raise ValueError(f"jsonpath {path!r} must start with '$'")
-    steps: list[str | int] = []
-    pos = 1
-    while pos < len(path):
-        match = _PATH_TOKEN.match(path, pos)
-        if not match:
-            raise ValueError(
-                f"jsonpath {path!r} is not supported at position {pos}: use $.a.b, $['a'] or $.a[0]"
-            )
-        name, single, double, index = match.groups()
-        steps.append(int(index) if index is not None else (name or single or double or ""))
-        pos = match.end()
-    return steps
-
-
-def _extract(document: Any, steps: Sequence[str | int]) -> Any:
-    for step in steps:
-        if isinstance(step, int):
-            if not isinstance(document, list) or step >= len(document):
-                return None
-        elif not isinstance(document, dict):
-            return None
-        document = document[step] if isinstance(step, int) else document.get(step)
-        if document is None:
-            return None
-    return document
-
-
-def _text_field(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, (dict, list)):
-        text = json.dumps(value, separators=(",", ":"))
-    else:
-        text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def json_lines_to_copy_text(
-    lines: Iterable[bytes], columns: Sequence[str], json_paths: Sequence[str] | None = None
-) -> Iterator[bytes]:
-    """Convert JSON lines to PostgreSQL text COPY rows, one output line per input object.
-
-    With ``json_paths`` (one expression per column, in column order), values are extracted by path;
-    otherwise by field name (exact, then case-insensitive), as Redshift's ``'auto'`` does.
-    Blank lines are skipped; a line that is not a JSON object raises :class:`JsonLinesError`.
-    """
-    compiled = [compile_json_path(p) for p in json_paths] if json_paths is not None else None
-    lowered = [c.lower() for c in columns]
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            document = json.loads(raw)
-        except ValueError as exc:
-            raise JsonLinesError(number, f"invalid JSON: {exc}") from None
-        if not isinstance(document, dict):
-            raise JsonLinesError(number, f"expected a JSON object, got {type(document).__name__}")
-        if compiled is not None:
-            values = [_extract(document, steps) for steps in compiled]
-        else:
-            folded = (
-                {k.lower(): v for k, v in document.items()}
-                if any(c not in document for c in columns)
-                else None
-            )
-            values = [
-                document[c] if c in document else (folded or {}).get(low)
-                for c, low in zip(columns, lowered, strict=True)
-            ]
-        yield ("\t".join(_text_field(v) for v in values) + "\n").encode()
-
-
-class IterStream(io.RawIOBase):
-    """A read()-able stream over an iterator of byte chunks (what COPY FROM STDIN consumes)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-        #: the exception the iterator raised (drivers wrap exceptions raised inside COPY's read()).
-        self.error: BaseException | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        size = CHUNK_BYTES if size is None or size < 0 else size
-        parts = [self._buffer]
-        have = len(self._buffer)
-        while have < size:
-            try:
-                chunk = next(self._chunks, None)
-            except Exception as exc:
-                self.error = exc
-                raise
-            if chunk is None:
-                break
-            parts.append(chunk)
-            have += len(chunk)
-        data = b"".join(parts)
-        out, self._buffer = data[:size], data[size:]
-        return out
-
-
-def iter_lines(stream: Any) -> Iterator[bytes]:
-    """Lines of a binary stream, read a chunk at a time."""
-    pending = b""
-    while True:
-        chunk = stream.read(CHUNK_BYTES)
-        if not chunk:
-            break
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        yield from complete
-    if pending:
-        yield pending
 
 
 # -- warehouse -----------------------------------------------------------------------------------------------
@@ -404,4 +335,3 @@ def copy_to_stream(cursor: Any, sql: str, stream: Any) -> int:
             for chunk in copy:
                 stream.write(chunk)
     return int(cursor.rowcount)
-

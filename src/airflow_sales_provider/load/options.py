@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_sales_provider.ledger import ledger_identifier
 from airflow_sales_provider.load.plan import LoadJob
 from airflow_sales_provider.load.redshift import DATA_API_TARGET_KEYS
 from airflow_sales_provider.sql.identifiers import validate_identifier
-from airflow_sales_provider.sql.load import COMPRESSIONS, MODES, LoadConfigError
-
-if TYPE_CHECKING:
-    from airflow_sales_provider.sql.load import FormatOptions
+from airflow_sales_provider.sql.load import COMPRESSIONS, MODES, FormatOptions, LoadConfigError
 
 METHODS = ("sql", "data_api")
 
@@ -107,3 +104,37 @@ def check_data_api_kwargs(kwargs: Mapping[str, Any] | None, columns: tuple[str, 
         raise LoadConfigError(f"data_api_kwargs has unknown keys {sorted(unknown)}")
     if not columns:
         raise LoadConfigError("method='data_api' needs columns (the Data API path does not read the table)")
+
+
+#: the loader's format parameters, named as :class:`FormatOptions` fields (and the operator's arguments).
+FORMAT_OPTIONS = ("format", "delimiter", "quote", "null_string", "date_format", "time_format", "json_paths")
+
+
+def job_from_options(options: Any) -> LoadJob:
+    """:func:`load_job` from an object carrying the loader's rendered parameters as attributes.
+
+    ``options`` is the :class:`~airflow_sales_provider.operators.redshift_load.RedshiftLoadOperator`
+    itself: one mapping from its parameters to the job, not a second list of them in the operator.
+    """
+    fmt = FormatOptions(
+        header=bool(options.header), gzip=False, **{n: getattr(options, n) for n in FORMAT_OPTIONS}
+    )
+    return load_job(
+        table=options.table,
+        schema=options.schema,
+        columns=options.columns,
+        mode=options.mode,
+        method=options.method,
+        format=fmt,
+        compression=options.compression,
+        partition_column=options.partition_column,
+        partition_value=options.partition_value,
+        upsert_keys=options.upsert_keys,
+        order_by=options.order_by,
+        ledger_table=options.ledger_table if options.ledger else None,
+        force_reload=options.force_reload,
+        allow_empty=options.allow_empty,
+        allow_missing_columns=options.allow_missing_columns,
+        region=options.region,
+        data_api_kwargs=options.data_api_kwargs,
+    )

@@ -17,7 +17,8 @@ from airflow_sales_provider.compat import AirflowNotFoundException, BaseOperator
 from airflow_sales_provider.errors import fail_at_once
 from airflow_sales_provider.hooks.redshift_load import LoadError, WarehouseLoadHook
 from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE
-from airflow_sales_provider.load.options import METHODS, load_job
+from airflow_sales_provider.lineage.loader import LoadLineageMixin
+from airflow_sales_provider.load.options import METHODS, job_from_options
 from airflow_sales_provider.load.plan import LoadDataError, LoadJob, LoadResult, RunInfo, load_metadata
 from airflow_sales_provider.load.redshift import (
     RUNNING_STATES,
@@ -28,7 +29,7 @@ from airflow_sales_provider.load.redshift import (
 )
 from airflow_sales_provider.objects import split_s3_uri
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
-from airflow_sales_provider.sql.load import FormatOptions, LoadConfigError
+from airflow_sales_provider.sql.load import LoadConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 
-class RedshiftLoadOperator(BaseOperator):
+class RedshiftLoadOperator(LoadLineageMixin, BaseOperator):
     """Load S3 files into a Redshift or PostgreSQL table so that retries and reruns never duplicate rows.
 
     Files are staged in a session-temporary table and moved into the target with the ``mode``'s SQL,
@@ -221,51 +222,6 @@ class RedshiftLoadOperator(BaseOperator):
         self._loaded_columns: list[str] = []
         self._statement_id: str | None = None
 
-    # -- lineage: OpenLineage facets and the asset event (docs/lineage.md) ----------------------------------
-    def target_dataset(self) -> Any:
-        """The target table as a dataset name (reads the connection; Data API: the cluster or workgroup)."""
-        from airflow_sales_provider.lineage import data_api_table
-        from airflow_sales_provider.lineage.assets import connection_dataset
-
-        if self.method == "data_api":
-            region = self.data_api.region_name
-            return data_api_table(self.data_api_kwargs or {}, region, self.table, self.schema)
-        return connection_dataset(self.redshift_conn_id, self.table, self.schema)
-
-    def post_execute(self, context: Any, result: Any = None) -> None:
-        super().post_execute(context, result)
-        if self.emit_asset:
-            from airflow_sales_provider.lineage.assets import emit
-
-            rows = self._loaded[2] if self._loaded else None
-            emit(self, context, self.target_dataset(), {"rows_loaded": rows})
-
-    def get_openlineage_facets_on_start(self) -> Any:
-        """The target table, known before anything is listed or loaded."""
-        from airflow_sales_provider.lineage.facets import dataset, openlineage_installed, operator_lineage
-
-        if not openlineage_installed():
-            return None
-        return operator_lineage(outputs=[dataset(self.target_dataset())])
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """The S3 objects loaded, the table with its output statistics and column lineage."""
-        from airflow_sales_provider.lineage import s3_inputs
-        from airflow_sales_provider.lineage.facets import load_lineage
-
-        if self._loaded is None:
-            return None
-        bucket, objects, rows = self._loaded
-        sizes = [o.size for o in objects]
-        return load_lineage(
-            s3_inputs(bucket, [o.key for o in objects]),
-            self.target_dataset(),
-            rows=rows,
-            size=None if None in sizes else sum(s or 0 for s in sizes),
-            files=len(objects),
-            columns=self._loaded_columns if objects else (),
-        )
-
     # -- hooks -------------------------------------------------------------------------------------------
     @cached_property
     def hook(self) -> WarehouseLoadHook:
@@ -283,7 +239,8 @@ class RedshiftLoadOperator(BaseOperator):
 
     @property
     def source(self) -> S3SourceHook:
-        return self.hook.source
+        """S3 I/O: the Data API hook's or the SQL load hook's (one S3 client per task)."""
+        return self.data_api.source if self.method == "data_api" else self.hook.source
 
     # -- entry points ------------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
@@ -371,38 +328,7 @@ class RedshiftLoadOperator(BaseOperator):
     # -- validation ----------------------------------------------------------------------------------------
     def _validate(self) -> LoadJob:
         """The rendered options as a :class:`LoadJob`; every configuration mistake raised here, at once."""
-        return load_job(
-            table=self.table,
-            schema=self.schema,
-            columns=self.columns,
-            mode=self.mode,
-            method=self.method,
-            format=self._format_options(gzip=False),
-            compression=self.compression,
-            partition_column=self.partition_column,
-            partition_value=self.partition_value,
-            upsert_keys=self.upsert_keys,
-            order_by=self.order_by,
-            ledger_table=self.ledger_table if self.ledger else None,
-            force_reload=self.force_reload,
-            allow_empty=self.allow_empty,
-            allow_missing_columns=self.allow_missing_columns,
-            region=self.region,
-            data_api_kwargs=self.data_api_kwargs,
-        )
-
-    def _format_options(self, gzip: bool) -> FormatOptions:
-        return FormatOptions(
-            format=self.format,
-            delimiter=self.delimiter,
-            header=bool(self.header),
-            quote=self.quote,
-            null_string=self.null_string,
-            date_format=self.date_format,
-            time_format=self.time_format,
-            json_paths=self.json_paths,
-            gzip=gzip,
-        )
+        return job_from_options(self)
 
     def _dialect(self) -> Dialect:
         if self.method == "data_api":
@@ -430,35 +356,11 @@ class RedshiftLoadOperator(BaseOperator):
 
     # -- what to load --------------------------------------------------------------------------------------
     def _resolve_objects(self) -> tuple[str, list[S3Object]]:
-        bucket = self.s3_bucket
-        if self.s3_keys not in (None, "", []):
-            selection = parse_s3_keys(self.s3_keys)
-            if selection.bucket and bucket and selection.bucket != bucket:
-                raise LoadConfigError(
-                    f"s3_keys names bucket {selection.bucket!r} but s3_bucket is {bucket!r}"
-                )
-            bucket = selection.bucket or bucket
-            objects = selection.objects
-            if selection.manifest_uri:
-                manifest = self.source.read_json(selection.manifest_uri)
-                bucket = manifest.get("bucket") or bucket
-                objects = parse_s3_keys(manifest.get("keys", [])).objects
-            if not objects:
-                return bucket or "", []
-        elif self.s3_prefix is not None:
-            if not bucket:
-                raise LoadConfigError("s3_prefix needs s3_bucket")
-            objects = self.source.list_objects(bucket, self.s3_prefix, self.pattern)
-        else:
-            raise LoadConfigError("give s3_keys (a list or the arrival sensor's XCom) or s3_prefix")
-        if not bucket:
-            raise LoadConfigError("no bucket: set s3_bucket")
-        unique: dict[str, S3Object] = {}
-        for obj in objects:
-            unique.setdefault(obj.key, obj)
-        described = [self.source.describe(bucket, obj) for obj in unique.values()]
-        self.log.info("%s S3 objects selected in bucket %s", len(described), bucket)
-        return bucket, described
+        if self.method == "sql":
+            self.source.prepare()  # the S3 client is made on a helper thread meanwhile
+        bucket, objects = self.source.resolve(self.s3_bucket, self.s3_keys, self.s3_prefix, self.pattern)
+        self.log.info("%s S3 objects selected in bucket %s", len(objects), bucket)
+        return bucket, objects
 
     def _run_info(self, context: Context) -> RunInfo:
         ti = context_value(context, "ti")
@@ -522,26 +424,23 @@ class RedshiftLoadOperator(BaseOperator):
 
     def _reattach(self, context: Context) -> dict[str, Any] | None:
         """If an earlier try of this task run submitted the load, wait for that statement instead."""
-        bucket = self.s3_bucket
-        if not bucket and self.s3_keys:
-            bucket = parse_s3_keys(self.s3_keys).bucket
+        bucket = self.s3_bucket or (parse_s3_keys(self.s3_keys).bucket if self.s3_keys else None)
         if not bucket and not self.manifest_prefix:
             return None
         marker_uri = self._marker_uri(context, bucket or "")
-        marker = self.source.read_json_if_exists(marker_uri)
-        if not marker:
+        earlier = self.data_api.earlier_statement(marker_uri)
+        if earlier is None:
             return None
-        statement_id = marker["statement_id"]
-        state = self.data_api.state(statement_id)
+        statement_id, state, meta = earlier
         if state in RUNNING_STATES:
             self.log.info("re-attaching to Redshift statement %s (%s) of an earlier try", statement_id, state)
             self._statement_id = statement_id
-            return self._wait_data_api(marker["meta"])
+            return self._wait_data_api(meta)
         if state == "FINISHED" and not self.force_reload:
             self.log.info(
                 "Redshift statement %s of an earlier try already finished: not loading again", statement_id
             )
-            return {**marker["meta"], "reattached": True}
+            return {**meta, "reattached": True}
         self.log.info(
             "earlier Redshift statement %s ended as %s: submitting the load again", statement_id, state
         )

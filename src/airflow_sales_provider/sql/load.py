@@ -234,13 +234,21 @@ def drop_stage_sql() -> list[Statement]:
     ]
 
 
-def postgres_copy_sql(plan: LoadPlan, options: FormatOptions, columns: Sequence[str]) -> str:
-    """``COPY _sales_stage (...) FROM STDIN`` for one streamed object.
+def postgres_copy_sql(
+    plan: LoadPlan,
+    options: FormatOptions,
+    columns: Sequence[str],
+    *,
+    into_target: bool = False,
+    where: str | None = None,
+) -> str:
+    """``COPY _sales_stage (...) FROM STDIN`` for one streamed object (``into_target``: the target itself).
 
     CSV files are passed through as they are (``HEADER`` skips their header, so PostgreSQL's line numbers
     are the file's); JSON files are converted by the loader to PostgreSQL's text format, one line per object.
+    ``where`` is a ``WHERE`` clause of :func:`partition_guard_sql`.
     """
-    stage = quote_identifier(STAGE_TABLE)
+    stage = plan.target if into_target else quote_identifier(STAGE_TABLE)
     cols = ", ".join(quote_identifier(c, "column") for c in columns)
     if options.format == "csv":
         opts = [
@@ -257,7 +265,8 @@ def postgres_copy_sql(plan: LoadPlan, options: FormatOptions, columns: Sequence[
             "format='parquet' is only supported on Redshift (COPY ... FORMAT AS PARQUET); PostgreSQL has no "
             "parquet reader: convert the files to CSV or JSON, or load into Redshift"
         )
-    return f"COPY {stage} ({cols}) FROM STDIN WITH ({', '.join(opts)})"
+    copy = f"COPY {stage} ({cols}) FROM STDIN WITH ({', '.join(opts)})"
+    return f"{copy} {where}" if where else copy
 
 
 def redshift_copy_sql(
@@ -322,6 +331,51 @@ def redshift_load_errors_sql() -> str:
 
 
 # -- modes -----------------------------------------------------------------------------------------------
+def copies_into_target(plan: LoadPlan) -> bool:
+    """PostgreSQL: whether the mode can ``COPY`` straight into the target (no staging table).
+
+    ``append``, ``truncate_insert`` and ``replace_partition`` (when the files carry the partition column)
+    can: their SQL runs before the COPY (:func:`direct_mode_sql`), in the same transaction. ``upsert``
+    must de-duplicate the batch, and a partition column the files lack must be filled: those stage.
+    """
+    return plan.mode in ("append", "truncate_insert") or (
+        plan.mode == "replace_partition" and not plan.fill_partition
+    )
+
+
+def direct_mode_sql(dialect: Dialect, plan: LoadPlan, partition_value: Any = None) -> list[Statement]:
+    """What runs before a ``COPY`` straight into the target: empty the table or the partition."""
+    if plan.mode == "truncate_insert":
+        return [(dialect.truncate_sql(plan.target), ())]
+    if plan.mode == "replace_partition":
+        column = quote_identifier(plan.partition_column, "partition_column")
+        return [(f"DELETE FROM {plan.target} WHERE {column} = %s", (partition_value,))]
+    return []
+
+
+#: what a row outside the partition makes a guarded COPY fail with (then the batch is counted exactly).
+PARTITION_GUARD = "sales_load: row outside the partition"
+
+
+def partition_guard_sql(plan: LoadPlan, partition_value: Any) -> str | None:
+    """``WHERE`` clause failing a ``COPY`` into the target at the first row outside the partition.
+
+    COPY takes no bound parameters, so the value is inlined as a literal by :func:`inline_params`; a
+    value no literal can carry safely gives ``None`` (the load then stages and checks the batch). The
+    failing branch refers to the row, so the planner cannot fold it into a constant error.
+    """
+    column = quote_identifier(plan.partition_column, "partition_column")
+    try:
+        literal = inline_params("%s", (partition_value,))
+    except (LoadConfigError, ValueError):
+        return None
+    marker = copy_literal(PARTITION_GUARD + ": ", "marker")
+    return (
+        f"WHERE CASE WHEN {column} = {literal} THEN true "
+        f"ELSE ({marker} || coalesce({column}::text, 'NULL'))::integer = 0 END"
+    )
+
+
 def partition_violations_sql(plan: LoadPlan, partition_value: Any) -> Statement:
     """Count staged rows outside the partition being replaced (they would survive the next replace)."""
     column = quote_identifier(plan.partition_column, "partition_column")
