@@ -28,7 +28,7 @@ from airflow_sales_provider.load.streams import (
     iter_lines,
     json_lines_to_copy_text,
 )
-from airflow_sales_provider.load.timing import SetupTimes
+from airflow_sales_provider.load.timing import SetupTimes, gc_paused
 from airflow_sales_provider.objects import Probe, S3Object, normalise_etag, split_s3_uri
 from airflow_sales_provider.sql.dialects import dialect_for_conn_type
 from airflow_sales_provider.sql.load import LoadConfigError
@@ -103,7 +103,7 @@ class S3SourceHook(BaseHook):
 
         def make() -> None:
             try:
-                with self.setup.phase("S3 client"):
+                with self.setup.phase("S3 client"), gc_paused():
                     self._client_made.append(self.s3_hook.get_conn())
             except BaseException as exc:  # raised again on the calling thread by `client`
                 self._client_made.append(exc)
@@ -114,7 +114,7 @@ class S3SourceHook(BaseHook):
     @cached_property
     def client(self) -> Any:
         if self._client_thread is None:
-            with self.setup.phase("S3 client"):
+            with self.setup.phase("S3 client"), gc_paused():
                 return self.s3_hook.get_conn()
         self._client_thread.join()
         made = self._client_made[0]
@@ -305,11 +305,26 @@ class S3SourceHook(BaseHook):
 
 
 # -- warehouse -----------------------------------------------------------------------------------------------
+#: the hook ``Connection.get_hook()`` returns for each warehouse dialect: (module, class, conn id argument)
+_WAREHOUSE_HOOKS = {
+    "postgres": ("airflow.providers.postgres.hooks.postgres", "PostgresHook", "postgres_conn_id"),
+    "redshift": ("airflow.providers.amazon.aws.hooks.redshift_sql", "RedshiftSQLHook", "redshift_conn_id"),
+}
+
+
 def warehouse_hook_and_dialect(conn_id: str) -> tuple[Any, Dialect]:
-    """The connection's own hook (``Connection.get_hook()``) and the SQL dialect of its type."""
+    """The connection's own hook (the class ``Connection.get_hook()`` picks) and its type's SQL dialect.
+
+    The hook class is named here rather than looked up through ``get_hook()``: that lookup first
+    loads every installed provider's hook list (``ProvidersManager``), a fixed 0.1-0.5 s per task.
+    """
+    import importlib
+
     connection = BaseHook.get_connection(conn_id)
     dialect = dialect_for_conn_type(connection.conn_type)
-    return connection.get_hook(), dialect
+    module, name, argument = _WAREHOUSE_HOOKS[dialect.name]
+    hook_class = getattr(importlib.import_module(module), name)
+    return hook_class(**{argument: conn_id}), dialect
 
 
 def copy_from_stream(cursor: Any, sql: str, stream: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from contextlib import contextmanager
@@ -48,3 +49,21 @@ class SetupTimes:
 
     def as_dict(self) -> dict[str, float | None]:
         return {"first_byte": self.first_byte, **self.seconds}
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a burst of allocations (restored as it was).
+
+    Making a boto3 client allocates ~100k objects (the S3 model); in a task process each full
+    collection that triggers also walks the ~200k objects Airflow's imports left, which made the S3
+    client cost three times what it costs without them (1.2 s vs 0.4 s measured). Garbage made meanwhile
+    is collected when the collector runs again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
