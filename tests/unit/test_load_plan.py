@@ -21,6 +21,8 @@ PURE_MODULES = (
     "airflow_sales_provider.load.options",
     "airflow_sales_provider.load.plan",
     "airflow_sales_provider.load.redshift",
+    "airflow_sales_provider.load.streams",
+    "airflow_sales_provider.load.timing",
 )
 TABLE = [
     TableColumn("sale_id", not_null=True, has_default=False),

@@ -125,6 +125,19 @@ class S3SourceHook(BaseHook):
     def get_conn(self) -> Any:
         return self.client
 
+    def copy_role(self, iam_role_arn: str | None) -> str:
+        """The IAM role Redshift's COPY reads S3 with: ``iam_role_arn``, else the connection's role."""
+        if iam_role_arn:
+            return iam_role_arn
+        if self.aws_conn_id:
+            role = self.get_connection(self.aws_conn_id).extra_dejson.get("role_arn")
+            if role:
+                return str(role)
+        raise LoadConfigError(
+            "Redshift COPY needs iam_role_arn (or a 'role_arn' extra on the AWS connection): "
+            "access keys are never written into COPY SQL"
+        )
+
     # -- listing ---------------------------------------------------------------------------------------
     def list_objects(self, bucket: str, prefix: str, pattern: str | None = None) -> list[S3Object]:
         """Objects under ``prefix`` (optionally matching the glob ``pattern`` on the key), sorted by key."""

@@ -66,6 +66,18 @@ class RunInfo(NamedTuple):
     task_id: str
     map_index: int = -1
 
+    @classmethod
+    def of(cls, ti: Any, run_id: str | None, task_id: str, dag_id: str | None = None) -> RunInfo:
+        """From the task instance of a task's context (its ``run_id`` as the context gives it)."""
+        map_index = getattr(ti, "map_index", -1)
+        return cls(
+            dag_id=getattr(ti, "dag_id", None) or dag_id,
+            run_id=run_id or getattr(ti, "run_id", None),
+            try_number=getattr(ti, "try_number", None),
+            task_id=task_id,
+            map_index=map_index if isinstance(map_index, int) else -1,
+        )
+
     def path(self) -> str:
         """``dag=task=run``, safe as an S3 key segment (mapped tasks get ``task-<index>``)."""
         task = self.task_id if self.map_index < 0 else f"{self.task_id}-{self.map_index}"

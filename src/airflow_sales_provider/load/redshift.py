@@ -14,6 +14,7 @@ from airflow_sales_provider.ledger import (
     insert_from_copy_sql,
     insert_sql,
 )
+from airflow_sales_provider.objects import split_s3_uri
 from airflow_sales_provider.sql.load import create_stage_sql, drop_stage_sql, mode_sql, redshift_copy_sql
 
 if TYPE_CHECKING:
@@ -175,3 +176,19 @@ def translate_load_errors(target: str, exc: BaseException, rejected: Sequence[Se
         )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"load into {target} failed: {first}. The transaction was rolled back; nothing was loaded."
+
+
+def manifest_base(manifest_prefix: str | None, bucket: str) -> str:
+    """``s3://bucket/prefix/`` for manifests and statement markers (default ``s3://<bucket>/_sales_load/``)."""
+    base = manifest_prefix or f"s3://{bucket}/_sales_load/"
+    split_s3_uri(base if "/" in base[5:] else base + "/")
+    return base if base.endswith("/") else base + "/"
+
+
+def data_api_failure(meta: Mapping[str, Any], event: Mapping[str, Any]) -> str:
+    """Why a Data API load failed, from its trigger (or wait) event."""
+    return (
+        f"Redshift Data API load into {meta['table']} failed (statement {event['statement_id']}, "
+        f"{event.get('state')}): {event.get('message')}. The transaction was rolled back; the table "
+        "and the ledger are unchanged. Rejected rows are listed in sys_load_error_detail/stl_load_errors."
+    )

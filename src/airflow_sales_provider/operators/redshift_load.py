@@ -23,11 +23,11 @@ from airflow_sales_provider.load.plan import LoadDataError, LoadJob, LoadResult,
 from airflow_sales_provider.load.redshift import (
     RUNNING_STATES,
     ledger_records,
+    manifest_base,
     redshift_statements,
-    rows_loaded,
     translate_load_errors,
 )
-from airflow_sales_provider.objects import split_s3_uri
+from airflow_sales_provider.operators.redshift_data import RedshiftDataLoadMixin
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
 from airflow_sales_provider.sql.load import LoadConfigError
 
@@ -53,11 +53,13 @@ __all__ = [
 ]
 
 
-class RedshiftLoadOperator(LoadLineageMixin, BaseOperator):
+class RedshiftLoadOperator(LoadLineageMixin, RedshiftDataLoadMixin, BaseOperator):
     """Load S3 files into a Redshift or PostgreSQL table so that retries and reruns never duplicate rows.
 
-    Files are staged in a session-temporary table and moved into the target with the ``mode``'s SQL,
-    in one transaction with the ledger rows that record which objects (key + ETag) were loaded.
+    One transaction per load holds the target's lock, the rows and the ledger rows that record which
+    objects (key + ETag) were loaded. On PostgreSQL, ``append``, ``truncate_insert`` and
+    ``replace_partition`` stream each object with ``COPY`` straight into the target; ``upsert`` (and a
+    partition column the files lack) goes through a session-temporary staging table, as Redshift does.
 
     .. seealso:: ``docs/redshift-load.md``
 
@@ -244,6 +246,7 @@ class RedshiftLoadOperator(LoadLineageMixin, BaseOperator):
 
     # -- entry points ------------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
+        """Validate, select the objects and load them (or re-attach to an earlier try's Data API load)."""
         try:
             job = self._validate()
             if self.method == "data_api":
@@ -272,7 +275,7 @@ class RedshiftLoadOperator(LoadLineageMixin, BaseOperator):
         if self.method == "data_api":
             return self._load_data_api(context, job.with_role(self._iam_role()), bucket, objects)
         if dialect.copy_from_s3:
-            manifest_uri = f"{self._manifest_base(bucket)}manifests/{run.path()}.manifest"
+            manifest_uri = f"{manifest_base(self.manifest_prefix, bucket)}manifests/{run.path()}.manifest"
             result = self.hook.load_redshift(
                 job.with_role(self._iam_role()), bucket, objects, run, manifest_uri
             )
@@ -280,32 +283,6 @@ class RedshiftLoadOperator(LoadLineageMixin, BaseOperator):
             result = self.hook.load_postgres(job, bucket, objects, run)
         extra = {"manifest_uri": result.manifest_uri} if dialect.copy_from_s3 and result.loaded else {}
         return self._metadata(job, bucket, result, **extra)
-
-    def execute_complete(
-        self, context: Context, event: dict[str, Any], meta: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Resume after the trigger: succeed with the load's metadata, or fail naming the statement."""
-        if not event or event.get("statement_id") != meta.get("statement_id"):
-            raise LoadError(f"unexpected trigger event {event!r} for statement {meta.get('statement_id')}")
-        self._statement_id = event["statement_id"]
-        if event.get("status") != "success":
-            raise LoadError(
-                f"Redshift Data API load into {meta['table']} failed (statement {event['statement_id']}, "
-                f"{event.get('state')}): {event.get('message')}. The transaction was rolled back; the table "
-                "and the ledger are unchanged. Rejected rows are listed in "
-                "sys_load_error_detail/stl_load_errors."
-            )
-        meta = {**meta, "rows_loaded": rows_loaded(meta, event.get("result_rows") or [])}
-        rows = meta.get("rows_loaded")
-        if self._loaded is None:  # resumed from the triggerer: what the metadata lists
-            from airflow_sales_provider.objects import S3Object
-
-            listed = [S3Object(k) for k in meta.get("files_loaded") or ()]
-            self._loaded = (str(meta.get("bucket") or ""), listed, rows)
-        else:
-            self._loaded = (*self._loaded[:2], rows)
-        self.log.info("Redshift statement %s finished: %s", meta["statement_id"], meta.get("rows_loaded"))
-        return meta
 
     def on_kill(self) -> None:
         """Cancel what runs: the Data API statement, or the SQL connection's current statement.
@@ -343,16 +320,7 @@ class RedshiftLoadOperator(LoadLineageMixin, BaseOperator):
             raise LoadConfigError(f"redshift_conn_id {self.redshift_conn_id!r}: {exc}") from exc
 
     def _iam_role(self) -> str:
-        if self.iam_role_arn:
-            return self.iam_role_arn
-        if self.aws_conn_id:
-            role = self.source.get_connection(self.aws_conn_id).extra_dejson.get("role_arn")
-            if role:
-                return str(role)
-        raise LoadConfigError(
-            "Redshift COPY needs iam_role_arn (or a 'role_arn' extra on the AWS connection): "
-            "access keys are never written into COPY SQL"
-        )
+        return self.source.copy_role(self.iam_role_arn)
 
     # -- what to load --------------------------------------------------------------------------------------
     def _resolve_objects(self) -> tuple[str, list[S3Object]]:
@@ -364,19 +332,7 @@ class RedshiftLoadOperator(LoadLineageMixin, BaseOperator):
 
     def _run_info(self, context: Context) -> RunInfo:
         ti = context_value(context, "ti")
-        map_index = getattr(ti, "map_index", -1)
-        return RunInfo(
-            dag_id=getattr(ti, "dag_id", None) or getattr(self, "dag_id", None),
-            run_id=context_value(context, "run_id") or getattr(ti, "run_id", None),
-            try_number=getattr(ti, "try_number", None),
-            task_id=self.task_id,
-            map_index=map_index if isinstance(map_index, int) else -1,
-        )
-
-    def _manifest_base(self, bucket: str) -> str:
-        base = self.manifest_prefix or f"s3://{bucket}/_sales_load/"
-        split_s3_uri(base if "/" in base[5:] else base + "/")
-        return base if base.endswith("/") else base + "/"
+        return RunInfo.of(ti, context_value(context, "run_id"), self.task_id, getattr(self, "dag_id", None))
 
     def _metadata(self, job: LoadJob, bucket: str, result: LoadResult, **extra: Any) -> dict[str, Any]:
         self._loaded = (bucket, list(result.loaded), result.rows)  # for lineage (docs/lineage.md)
@@ -417,69 +373,3 @@ class RedshiftLoadOperator(LoadLineageMixin, BaseOperator):
         return redshift_statements(
             job, dialect, plan, bucket, to_load, empty, manifest_uri, run, gzip=gzip, lock=lock
         )
-
-    # -- Redshift Data API: one batch statement, durable across retries ------------------------------------
-    def _marker_uri(self, context: Context, bucket: str) -> str:
-        return f"{self._manifest_base(bucket)}statements/{self._run_info(context).path()}.json"
-
-    def _reattach(self, context: Context) -> dict[str, Any] | None:
-        """If an earlier try of this task run submitted the load, wait for that statement instead."""
-        bucket = self.s3_bucket or (parse_s3_keys(self.s3_keys).bucket if self.s3_keys else None)
-        if not bucket and not self.manifest_prefix:
-            return None
-        marker_uri = self._marker_uri(context, bucket or "")
-        earlier = self.data_api.earlier_statement(marker_uri)
-        if earlier is None:
-            return None
-        statement_id, state, meta = earlier
-        if state in RUNNING_STATES:
-            self.log.info("re-attaching to Redshift statement %s (%s) of an earlier try", statement_id, state)
-            self._statement_id = statement_id
-            return self._wait_data_api(meta)
-        if state == "FINISHED" and not self.force_reload:
-            self.log.info(
-                "Redshift statement %s of an earlier try already finished: not loading again", statement_id
-            )
-            return {**meta, "reattached": True}
-        self.log.info(
-            "earlier Redshift statement %s ended as %s: submitting the load again", statement_id, state
-        )
-        self.source.delete(marker_uri)
-        return None
-
-    def _load_data_api(self, context: Context, job: LoadJob, bucket: str, objects: list[S3Object]) -> Any:
-        to_load, skipped = job.select(objects, self.data_api.loaded_objects(job, bucket, self.poll_interval))
-        if not to_load:
-            return self._metadata(job, bucket, LoadResult([], skipped, 0, []))
-        run = self._run_info(context)
-        manifest_uri = f"{self._manifest_base(bucket)}manifests/{run.path()}.manifest"
-        submitted = self.data_api.submit_load(job, bucket, to_load, run, manifest_uri)
-        self._statement_id = submitted.statement_id
-        meta = self._metadata(
-            job,
-            bucket,
-            submitted.result._replace(skipped=skipped),
-            manifest_uri=submitted.result.manifest_uri,
-            statement_id=submitted.statement_id,
-            mode_statement=submitted.mode_statement,
-        )
-        marker = {"statement_id": submitted.statement_id, "meta": meta}
-        self.source.put_json(self._marker_uri(context, bucket), marker)
-        self.log.info("submitted the load as Redshift statement %s (%s statements)", *submitted[1:3])
-        return self._wait_data_api(meta)
-
-    def _wait_data_api(self, meta: dict[str, Any]) -> dict[str, Any]:
-        if self.deferrable:
-            from airflow_sales_provider.triggers.redshift_data import RedshiftLoadTrigger
-
-            self.defer(
-                trigger=RedshiftLoadTrigger(
-                    statement_id=meta["statement_id"],
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region,
-                    poll_interval=self.poll_interval,
-                ),
-                method_name="execute_complete",
-                kwargs={"meta": meta},
-            )
-        return self.execute_complete({}, self.data_api.wait(meta["statement_id"], self.poll_interval), meta)
