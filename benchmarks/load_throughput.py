@@ -1,4 +1,4 @@
-"""Benchmark: RedshiftLoadOperator (S3 -> PostgreSQL), every mode, against a raw ``COPY FROM`` of the same file.
+"""Benchmark: RedshiftLoadOperator (S3 -> PostgreSQL), every mode, against a raw ``COPY FROM`` of one file.
 
 Each mode loads the same N synthetic sales rows (CSV, ~63 bytes a row) into an empty table of the sandbox's
 embedded PostgreSQL; the baseline is measured in the same run, alternating with the modes:

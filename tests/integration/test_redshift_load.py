@@ -596,9 +596,7 @@ class TestKill:
             deadline = time.monotonic() + 60
             with warehouse.cursor() as cur:
                 while time.monotonic() < deadline and not killed.is_set():
-                    cur.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %%'"
-                    )
+                    cur.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %%'")
                     if cur.fetchone()[0]:
                         op.on_kill()
                         killed.set()

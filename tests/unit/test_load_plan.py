@@ -20,6 +20,7 @@ PURE_MODULES = (
     "airflow_sales_provider.arrival.xcom",
     "airflow_sales_provider.load.options",
     "airflow_sales_provider.load.plan",
+    "airflow_sales_provider.load.postgres",
     "airflow_sales_provider.load.redshift",
     "airflow_sales_provider.load.streams",
     "airflow_sales_provider.load.timing",

@@ -19,15 +19,21 @@ from airflow_sales_provider.ledger import (
 from airflow_sales_provider.sql.dialects import PostgresDialect, RedshiftDialect
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
 from airflow_sales_provider.sql.load import (
+    PARTITION_GUARD,
     FormatOptions,
     LoadConfigError,
     LoadPlan,
+    copies_into_target,
     copy_literal,
     create_stage_sql,
+    direct_mode_sql,
+    duplicate_keys_sql,
     inline_params,
     mode_sql,
+    partition_guard_sql,
     postgres_copy_sql,
     redshift_copy_sql,
+    unique_upsert_sql,
 )
 
 COLS = ("sale_id", "store_id", "sale_date", "amount")
@@ -319,3 +325,61 @@ def test_every_redshift_statement_of_a_load_parses_with_sqlglot(mode):
     assert any("stl_load_commits" in s and "'s3://sales-raw/in/a.csv.gz'" in s for s in rendered)
     assert any("'in/b.csv.gz', 'e2', 0, 0" in s for s in rendered)
     assert "Copy" in kinds and "Insert" in kinds
+
+
+class TestCopyIntoTheTarget:
+    """PostgreSQL: the modes that COPY straight into the target, the partition guard, the unique upsert."""
+
+    dialect = PostgresDialect()
+
+    @pytest.mark.parametrize(
+        ("mode", "kwargs", "direct"),
+        [
+            pytest.param("append", {}, True, id="append"),
+            pytest.param("truncate_insert", {}, True, id="truncate_insert"),
+            pytest.param(
+                "replace_partition", {"partition_column": "sale_date"}, True, id="replace_partition"
+            ),
+            pytest.param(
+                "replace_partition",
+                {"partition_column": "sale_date", "fill_partition": True},
+                False,
+                id="partition_filled",
+            ),
+            pytest.param("upsert", {"upsert_keys": ("sale_id",)}, False, id="upsert"),
+        ],
+    )
+    def test_which_modes_copy_into_the_target(self, mode, kwargs, direct):
+        assert copies_into_target(plan(mode, **kwargs)) is direct
+
+    def test_what_runs_before_the_copy(self):
+        assert direct_mode_sql(self.dialect, plan()) == []
+        assert direct_mode_sql(self.dialect, plan("truncate_insert")) == [(f"TRUNCATE {T}", ())]
+        p = plan("replace_partition", partition_column="sale_date")
+        assert direct_mode_sql(self.dialect, p, "2024-03-01") == [
+            (f'DELETE FROM {T} WHERE "sale_date" = %s', ("2024-03-01",))
+        ]
+
+    def test_copy_into_the_target_with_the_partition_guard(self):
+        p = plan("replace_partition", partition_column="sale_date")
+        guard = partition_guard_sql(p, "2024-03-01")
+        assert guard == (
+            """WHERE CASE WHEN "sale_date" = '2024-03-01' THEN true ELSE ('"""
+            + PARTITION_GUARD
+            + """: ' || coalesce("sale_date"::text, 'NULL'))::integer = 0 END"""
+        )
+        sql = postgres_copy_sql(p, FormatOptions(), COLS, into_target=True, where=guard)
+        assert sql.startswith(f"COPY {T} ({COLS_SQL}) FROM STDIN WITH (FORMAT csv, ") and sql.endswith(guard)
+        assert partition_guard_sql(p, "it's") is not None and "'it''s'" in str(partition_guard_sql(p, "it's"))
+        assert partition_guard_sql(p, 7) is not None and "= 7 THEN" in str(partition_guard_sql(p, 7))
+
+    def test_a_value_no_literal_carries_safely_has_no_guard(self):
+        assert partition_guard_sql(plan("replace_partition", partition_column="sale_date"), "a\\b") is None
+
+    def test_unique_upsert_is_the_ranked_upsert_without_the_ranking(self):
+        p = plan("upsert", upsert_keys=("sale_id",))
+        assert duplicate_keys_sql(p) == (
+            'SELECT EXISTS (SELECT 1 FROM "_sales_stage" GROUP BY "sale_id" HAVING count(*) > 1)'
+        )
+        ranked = mode_sql(self.dialect, p)
+        assert unique_upsert_sql(p) == [ranked[0], (INSERT, ())]

@@ -8,8 +8,6 @@ and turns driver errors into a :class:`LoadError` that names the object and line
 
 from __future__ import annotations
 
-import re
-import sys
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -18,6 +16,7 @@ from airflow_sales_provider.compat import AirflowException, BaseHook
 from airflow_sales_provider.hooks.warehouse import S3SourceHook
 from airflow_sales_provider.ledger import create_table_sql, forget_target_sql, insert_sql, loaded_objects_sql
 from airflow_sales_provider.load.plan import LoadDataError, LoadResult, TableColumn
+from airflow_sales_provider.load.postgres import postgres_error_message
 from airflow_sales_provider.load.redshift import redshift_statements, translate_load_errors
 from airflow_sales_provider.load.timing import SetupTimes
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
@@ -27,12 +26,14 @@ from airflow_sales_provider.sql.load import (
     copies_into_target,
     create_stage_sql,
     direct_mode_sql,
+    duplicate_keys_sql,
     mode_sql,
     partition_guard_sql,
     partition_violations_sql,
     postgres_copy_sql,
     redshift_load_errors_sql,
     table_columns_sql,
+    unique_upsert_sql,
 )
 
 if TYPE_CHECKING:
@@ -43,26 +44,9 @@ if TYPE_CHECKING:
     from airflow_sales_provider.sql.dialects import Dialect
     from airflow_sales_provider.sql.load import FormatOptions, LoadPlan
 
-_COPY_CONTEXT = re.compile(r"line (\d+)(?:, column ([^:]+))?")
-#: driver exceptions that mean the connection is gone (matched by type, for the drivers that are loaded).
-_CONNECTION_ERRORS = {
-    "psycopg2": ("OperationalError", "InterfaceError"),
-    "psycopg": ("OperationalError", "InterfaceError"),
-    "redshift_connector": ("OperationalError", "InterfaceError"),
-}
-
 
 class LoadError(AirflowException):
     """The load failed and was rolled back: the target table and the ledger are unchanged."""
-
-
-def connection_errors() -> tuple[type[BaseException], ...]:
-    """The "connection lost" exception types of every database driver this process has imported."""
-    found: list[type[BaseException]] = []
-    for module_name, names in _CONNECTION_ERRORS.items():
-        module = sys.modules.get(module_name)
-        found += [getattr(module, n) for n in names if module is not None and hasattr(module, n)]
-    return tuple(found)
 
 
 class WarehouseLoadHook(BaseHook):
@@ -180,8 +164,13 @@ class WarehouseLoadHook(BaseHook):
         self._copying = None
         if job.checks_partition and not plan.fill_partition:
             self.check_partition(cur, job, plan)
+        statements = mode_sql(self.dialect, plan, job.partition_value)
+        if plan.mode == "upsert" and not self.dialect.supports_merge:
+            cur.execute(duplicate_keys_sql(plan))
+            if not cur.fetchone()[0]:  # the usual batch: one row per key, so nothing to rank
+                statements = unique_upsert_sql(plan)
         rowcount = 0
-        for sql, params in mode_sql(self.dialect, plan, job.partition_value):
+        for sql, params in statements:
             cur.execute(sql, params)
             rowcount = cur.rowcount
         return int(rowcount)
@@ -309,7 +298,7 @@ class WarehouseLoadHook(BaseHook):
         stage: bool = False,
         where: str | None = None,
     ) -> tuple[dict[str, int], list[str]]:
-        json_paths = self._json_paths(job, plan)
+        json_paths = self.source.json_paths(job, plan.columns)
         style = None if stage else job.postgres_date_style()
         if style:  # the staged path sets it with its session set-up
             cur.execute("SELECT set_config('DateStyle', %s, true)", (style,))
@@ -360,19 +349,6 @@ class WarehouseLoadHook(BaseHook):
                 raise
         finally:
             stream.close()
-
-    def _json_paths(self, job: LoadJob, plan: LoadPlan) -> list[str] | None:
-        if job.format.format != "json" or job.format.json_paths == "auto":
-            return None
-        document = self.source.read_json(job.format.json_paths)
-        paths = document.get("jsonpaths") if isinstance(document, dict) else None
-        if not isinstance(paths, list) or len(paths) != len(plan.columns):
-            raise LoadConfigError(
-                f"jsonpaths file {job.format.json_paths} must hold {{'jsonpaths': [...]}} with one path per "
-                f"column ({len(plan.columns)}: {list(plan.columns)}), "
-                f"got {len(paths) if isinstance(paths, list) else paths!r}"
-            )
-        return [str(p) for p in paths]
 
     # -- Redshift: COPY from S3 with a manifest ----------------------------------------------------------
     def load_redshift(
@@ -428,30 +404,7 @@ class WarehouseLoadHook(BaseHook):
 
 def translate_postgres_error(exc: BaseException, target: str, bucket: str, key: str | None) -> LoadError:
     """A PostgreSQL load failure as the user can act on it: which object, which line, what was wrong."""
-    from airflow_sales_provider.hooks.warehouse import JsonLinesError
-
-    where = f"s3://{bucket}/{key}" if key else target
-    json_error = exc if isinstance(exc, JsonLinesError) else exc.__cause__
-    if isinstance(json_error, JsonLinesError):
-        return LoadError(f"bad row in {where} at line {json_error.line}: {json_error}. Nothing was loaded.")
-    diag = getattr(exc, "diag", None)
-    primary = (
-        getattr(diag, "message_primary", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    )
-    match = _COPY_CONTEXT.search(getattr(diag, "context", None) or "")
-    if key and match:
-        line, column = match.group(1), match.group(2)
-        return LoadError(
-            f"bad row in {where} at line {line}"
-            + (f", column {column.strip()}" if column else "")
-            + f": {primary}. The load was rolled back: {target} and the ledger are unchanged."
-        )
-    if isinstance(exc, connection_errors()):
-        return LoadError(
-            f"lost the warehouse connection while loading {where}: {primary}. The transaction was rolled "
-            "back by the server; retrying the task loads the files once."
-        )
-    return LoadError(f"load into {target} failed at {where}: {primary}. Nothing was loaded.")
+    return LoadError(postgres_error_message(exc, target, bucket, key))
 
 
 def _rejected_rows(conn: Any) -> list[Any]:

@@ -260,6 +260,20 @@ class S3SourceHook(BaseHook):
             self.log.warning("s3://%s/%s is empty: recorded as loaded with 0 rows", bucket, key)
         return probes
 
+    def json_paths(self, job: LoadJob, columns: Sequence[str]) -> list[str] | None:
+        """The jsonpaths file's paths, one per column (``None``: ``json_paths="auto"`` or not JSON)."""
+        if job.format.format != "json" or job.format.json_paths == "auto":
+            return None
+        document = self.read_json(job.format.json_paths)
+        paths = document.get("jsonpaths") if isinstance(document, dict) else None
+        if not isinstance(paths, list) or len(paths) != len(columns):
+            raise LoadConfigError(
+                f"jsonpaths file {job.format.json_paths} must hold {{'jsonpaths': [...]}} with one path per "
+                f"column ({len(columns)}: {list(columns)}), "
+                f"got {len(paths) if isinstance(paths, list) else paths!r}"
+            )
+        return [str(p) for p in paths]
+
     def write_manifest(self, uri: str, bucket: str, objects: Sequence[S3Object]) -> str:
         """Write the COPY manifest naming exactly ``objects``; its URI."""
         from airflow_sales_provider.load.redshift import manifest_body

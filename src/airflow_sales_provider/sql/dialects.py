@@ -52,8 +52,9 @@ class Dialect:
 
 class PostgresDialect(Dialect):
     name = "postgres"
-    # The staging table is a temp table: give it local buffers (the default 8 MB spills to disk at once).
-    session_setup_sql = ("SET LOCAL temp_buffers = '256MB'",)
+    # The staging table is a temp table: give it local buffers (the default 8 MB spills to disk at once),
+    # and the upsert's key checks and ranking memory to hash and sort in (the default 4 MB spills).
+    session_setup_sql = ("SET LOCAL temp_buffers = '256MB'", "SET LOCAL work_mem = '128MB'")
     supports_merge = False  # MERGE exists from PG 15, but not on the older servers RDS still runs
     #: data-quality ``unique`` checks: the table's enforced unique keys (one text[] of column names per
     #: valid, non-partial, non-expression unique index or constraint) for the table named by the bound

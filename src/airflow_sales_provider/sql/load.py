@@ -471,6 +471,30 @@ def _upsert_sql(dialect: Dialect, plan: LoadPlan) -> list[Statement]:
     ]
 
 
+def duplicate_keys_sql(plan: LoadPlan) -> str:
+    """Whether the staged batch holds an upsert key more than once (one row: ``true`` / ``false``)."""
+    keys = ", ".join(quote_identifier(k, "upsert_keys") for k in plan.upsert_keys)
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {quote_identifier(STAGE_TABLE)} GROUP BY {keys} HAVING count(*) > 1)"
+    )
+
+
+def unique_upsert_sql(plan: LoadPlan) -> list[Statement]:
+    """``upsert`` of a batch without duplicate keys (:func:`duplicate_keys_sql`): nothing to rank, no sort.
+
+    The same rows as :func:`mode_sql`'s ``DELETE … USING`` + ranked ``INSERT``, which keeps every row
+    when no key repeats.
+    """
+    target, stage, cols = plan.target, quote_identifier(STAGE_TABLE), plan.column_list()
+    on = " AND ".join(
+        f"{target}.{quote_identifier(k)} = {stage}.{quote_identifier(k)}" for k in plan.upsert_keys
+    )
+    return [
+        (f"DELETE FROM {target} USING {stage} WHERE {on}", ()),
+        (f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}", ()),
+    ]
+
+
 # -- metadata --------------------------------------------------------------------------------------------
 def table_columns_sql(schema: str | None, table: str) -> Statement:
     """Columns of the target in order, each with whether it is NOT NULL and whether it has a default."""
