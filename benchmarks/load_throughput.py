@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BUCKET = "bench-sales"
@@ -168,6 +169,52 @@ def report(mode: str, rows: int, base: dict, runs: list[dict], imports_mib: floa
     )
 
 
+def measure(
+    s3: Any, conn: Any, workdir: Path, rows: int, modes: list[str], repeat: int | None, imports: float
+) -> None:
+    """One size: upload the file, alternate the baseline and every mode, print the best of each."""
+    path = workdir / f"sales_{rows}.csv"
+    make_csv(path, rows)
+    size_mb = path.stat().st_size / 1e6
+    key = f"sales/{rows}.csv"
+    s3.upload_file(str(path), BUCKET, key)
+    with conn.cursor() as cur:
+        for name in ("bench_raw", "bench_loaded"):
+            cur.execute(f"DROP TABLE IF EXISTS {name}")
+            cur.execute(TABLE_DDL.format(name=name))
+    # Alternate baseline and modes, `repeat` times, and keep each one's best: the machine is shared.
+    repeat = repeat or (2 if rows >= 5_000_000 else 3)
+    base_runs: list[dict] = []
+    mode_runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+    for _ in range(repeat):
+        with conn.cursor() as cur:
+            cur.execute("TRUNCATE bench_raw")
+        base_runs.append(run_child("baseline", str(path)))
+        for mode in modes:
+            with conn.cursor() as cur:
+                cur.execute("TRUNCATE bench_loaded")
+                cur.execute("DROP TABLE IF EXISTS public.sales_load_ledger")
+            mode_runs[mode].append(run_child(mode, key))
+            with conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM bench_loaded")
+                counted = cur.fetchone()[0]
+            assert counted == rows == mode_runs[mode][-1]["rows"], f"{mode}: {counted} != {rows}"
+    base = min(base_runs, key=lambda r: r["seconds"])
+    print(
+        f"{rows:>10,} rows ({size_mb:.0f} MB CSV), best of {repeat} | raw COPY "
+        f"{rows / base['seconds']:>9,.0f} rows/s ({base['seconds']:.2f} s, peak RSS "
+        f"{max(r['peak_rss_mib'] for r in base_runs):.0f} MiB)",
+        flush=True,
+    )
+    for mode in modes:
+        report(mode, rows, base, mode_runs[mode], imports)
+    with conn.cursor() as cur:
+        for name in ("bench_raw", "bench_loaded"):
+            cur.execute(f"DROP TABLE {name}")
+    path.unlink()
+    s3.delete_object(Bucket=BUCKET, Key=key)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -200,46 +247,7 @@ def main() -> None:
         conn = sandbox.connect_warehouse()
         conn.autocommit = True
         for rows in sizes:
-            path = workdir / f"sales_{rows}.csv"
-            make_csv(path, rows)
-            size_mb = path.stat().st_size / 1e6
-            key = f"sales/{rows}.csv"
-            s3.upload_file(str(path), BUCKET, key)
-            with conn.cursor() as cur:
-                for name in ("bench_raw", "bench_loaded"):
-                    cur.execute(f"DROP TABLE IF EXISTS {name}")
-                    cur.execute(TABLE_DDL.format(name=name))
-            # Alternate baseline and modes, `repeat` times, and keep each one's best: the machine is shared.
-            repeat = args.repeat or (2 if rows >= 5_000_000 else 3)
-            base_runs: list[dict] = []
-            mode_runs: dict[str, list[dict]] = {mode: [] for mode in args.modes}
-            for _ in range(repeat):
-                with conn.cursor() as cur:
-                    cur.execute("TRUNCATE bench_raw")
-                base_runs.append(run_child("baseline", str(path)))
-                for mode in args.modes:
-                    with conn.cursor() as cur:
-                        cur.execute("TRUNCATE bench_loaded")
-                        cur.execute("DROP TABLE IF EXISTS public.sales_load_ledger")
-                    mode_runs[mode].append(run_child(mode, key))
-                    with conn.cursor() as cur:
-                        cur.execute("SELECT count(*) FROM bench_loaded")
-                        counted = cur.fetchone()[0]
-                    assert counted == rows == mode_runs[mode][-1]["rows"], f"{mode}: {counted} != {rows}"
-            base = min(base_runs, key=lambda r: r["seconds"])
-            print(
-                f"{rows:>10,} rows ({size_mb:.0f} MB CSV), best of {repeat} | raw COPY "
-                f"{rows / base['seconds']:>9,.0f} rows/s ({base['seconds']:.2f} s, peak RSS "
-                f"{max(r['peak_rss_mib'] for r in base_runs):.0f} MiB)",
-                flush=True,
-            )
-            for mode in args.modes:
-                report(mode, rows, base, mode_runs[mode], imports["peak_rss_mib"])
-            with conn.cursor() as cur:
-                for name in ("bench_raw", "bench_loaded"):
-                    cur.execute(f"DROP TABLE {name}")
-            path.unlink()
-            s3.delete_object(Bucket=BUCKET, Key=key)
+            measure(s3, conn, workdir, rows, args.modes, args.repeat, imports["peak_rss_mib"])
         conn.close()
     shutil.rmtree(workdir, ignore_errors=True)
 
