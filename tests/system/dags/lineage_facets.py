@@ -72,7 +72,7 @@ with DAG(
         emit_asset=True,
     )
 
-    # docs/lineage.md, "a SQL task whose schema comes from a template"
+    # docs/lineage.md, "a task whose table is only known at run time"
     @task(outlets=[asset_alias(ALIAS)])
     def announce(schema: str, **context) -> str:
         table = connection_dataset("warehouse_default", "lineage_sales", schema)
