@@ -4,8 +4,9 @@ The daily sales pipeline (``daily_sales_pipeline.py``) writes its per-store aggr
 ``sales.daily_store_sales`` and announces it as an asset once the day has passed its checks (the outlet
 of its ``publish_to_lake`` task); this DAG is scheduled on that asset, so every such run of the pipeline
 creates one run here. Any task that writes the table can announce it the same way (a static outlet, or
-``emit_asset=True`` on a ``RedshiftLoadOperator``, see ``docs/lineage.md``). The asset's URI names the table as the postgres provider does,
-``postgres://host:port/database/schema/table`` (Redshift: ``redshift://cluster.region:5439/...``); it is
+``emit_asset=True`` on a ``RedshiftLoadOperator``, see ``docs/lineage.md``). The asset's URI names the
+table as the postgres provider does, ``postgres://host:port/database/schema/table`` (Redshift:
+``redshift://cluster.region:5439/...``); it is
 built from the warehouse connection's URI or JSON, read from the environment, never from a secrets
 backend or the metadata database while the file is parsed.
 """
