@@ -14,6 +14,8 @@ day the DAG
 5. checks the cleaned and aggregated day (``DataQualityOperator``, history on);
 6. publishes the day's cleaned lines to the lake (a day partition of a Glue table) and has Athena
    compute the day's report from it (``AthenaReportOperator``, CSV and JSON Lines, cost guard);
+   publishing announces the checked aggregate ``daily_store_sales`` as an asset (dataset), which
+   DAGs scheduled on it (``sales_daily_report``) run after;
 7. posts one Slack summary per run (``SlackNotifyOperator`` on success, the DAG's ``SlackNotifier`` on
    failure).
 
@@ -24,12 +26,16 @@ Slack webhook it names. The same file runs unchanged in dev, qa and prod.
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 
+from airflow_sales_provider.compat import asset
+from airflow_sales_provider.errors import ConfigurationError
+from airflow_sales_provider.lineage import asset_uri, connection_table
 from airflow_sales_provider.notifications.slack import SlackNotifier
 from airflow_sales_provider.operators.athena_report import AthenaReportOperator
 from airflow_sales_provider.operators.data_quality import DataQualityOperator
@@ -56,6 +62,28 @@ SCHEMA = cfg("schema")
 QUOTED_SCHEMA = "{{ var.json.sales_pipeline.schema | sql_identifier }}"
 WAREHOUSE = "warehouse_default"
 SQL_PARAMETERS = {"ds": "{{ ds }}", "loaded_at": "{{ macros.datetime.utcnow().isoformat() }}"}
+
+
+# [START howto_daily_sales_asset]
+#: The table announced once a day is written and checked: an Asset (Airflow 3) / Dataset (Airflow 2.10)
+#: named as the lineage module (and the loader's ``emit_asset``) names a table,
+#: ``postgres://host:port/database/sales/daily_store_sales``. Outlets are fixed when the file is parsed,
+#: so the warehouse comes from the connection's environment variable (never a secrets backend or the
+#: metadata database at parse time) and the schema is this constant: ``publish_to_lake`` refuses a
+#: Variable whose ``schema`` differs, rather than announce a table it did not write.
+AGGREGATE_SCHEMA = "sales"
+DAILY_STORE_SALES = asset(
+    asset_uri(
+        connection_table(
+            os.environ.get(
+                "AIRFLOW_CONN_WAREHOUSE_DEFAULT", "postgres://warehouse.example.internal:5432/analytics"
+            ),
+            "daily_store_sales",
+            AGGREGATE_SCHEMA,
+        )
+    )
+)
+# [END howto_daily_sales_asset]
 
 
 def sql_files(step: str) -> list[str]:
@@ -267,8 +295,10 @@ with DAG(
     )
 
     # [START howto_daily_sales_publish]
-    @task(task_id="publish_to_lake")
-    def publish_to_lake(ds: str | None = None) -> dict[str, object]:
+    # The outlet: when this task succeeds (the day is written and both checks passed), Airflow records
+    # an event for the aggregate and queues every DAG scheduled on it. A red day announces nothing.
+    @task(task_id="publish_to_lake", outlets=[DAILY_STORE_SALES])
+    def publish_to_lake(ds: str | None = None, outlet_events: Any = None) -> dict[str, object]:
         """Write the day's cleaned lines to the lake's day partition and register it in Glue.
 
         PostgreSQL streams ``COPY (SELECT …) TO STDOUT`` into one object; on Redshift this step is an
@@ -288,6 +318,12 @@ with DAG(
             from airflow.models import Variable  # type: ignore[no-redef,attr-defined]
 
         config = Variable.get("sales_pipeline", deserialize_json=True)
+        if config["schema"] != AGGREGATE_SCHEMA:
+            raise ConfigurationError(
+                f"the sales_pipeline Variable's schema {config['schema']!r} is not {AGGREGATE_SCHEMA!r}, the "
+                f"schema of the table this DAG announces ({DAILY_STORE_SALES.uri}): set AGGREGATE_SCHEMA "
+                "in this file (and the table DAGs scheduled on it name) to the Variable's schema"
+            )
         hook, dialect = warehouse_hook_and_dialect(WAREHOUSE)
         if dialect.name != "postgres":
             raise ValueError(f"publish_to_lake streams from PostgreSQL; on {dialect.name} use UNLOAD")
@@ -317,6 +353,7 @@ with DAG(
             )
         except glue.exceptions.AlreadyExistsException:
             pass  # a rerun of the day: same partition, same location, object overwritten above
+        outlet_events[DAILY_STORE_SALES].extra = {"sale_date": ds}  # the day the event announces
         # The report query names this ETag: a rerun whose data changed gets a new Athena query (a new
         # client request token), while a retry on the same data re-attaches to the one it started.
         return {"uri": f"s3://{config['lake_bucket']}/{key}", "rows": rows, "etag": etag}

@@ -1,11 +1,12 @@
 """A finance report scheduled on data, not on the clock: it runs when the daily sales aggregate is loaded.
 
-The daily sales pipeline writes its per-store aggregate to ``sales.daily_store_sales`` (schema ``sales``:
-the ``schema`` of its ``sales_pipeline`` Variable in the sandbox). The task that writes that table emits
-an asset event for it (``emit_asset=True`` on a ``RedshiftLoadOperator``, or an alias outlet on a SQL
-task, see ``docs/lineage.md``); this DAG is scheduled on that asset, so every successful write of the
-table creates one run here. The asset's URI names the table as the postgres provider does,
-``postgres://host:port/database/schema/table`` (Redshift: ``redshift://cluster.region:5439/...``); it is
+The daily sales pipeline (``daily_sales_pipeline.py``) writes its per-store aggregate to
+``sales.daily_store_sales`` and announces it as an asset once the day has passed its checks (the outlet
+of its ``publish_to_lake`` task); this DAG is scheduled on that asset, so every such run of the pipeline
+creates one run here. Any task that writes the table can announce it the same way (a static outlet, or
+``emit_asset=True`` on a ``RedshiftLoadOperator``, see ``docs/lineage.md``). The asset's URI names the
+table as the postgres provider does, ``postgres://host:port/database/schema/table`` (Redshift:
+``redshift://cluster.region:5439/...``); it is
 built from the warehouse connection's URI or JSON, read from the environment, never from a secrets
 backend or the metadata database while the file is parsed.
 """

@@ -22,6 +22,11 @@ needs_openlineage = pytest.mark.skipif(
 
 CSV_1 = b"sale_id,store_id,amount\n1,1,10.50\n2,2,20.00\n"
 CSV_2 = b"sale_id,store_id,amount\n3,1,5.25\n"
+#: the report task's query in tests/system/dags/lineage_facets.py, before rendering
+REPORT_SQL = (
+    "WITH day AS (SELECT * FROM sales.orders WHERE order_date = DATE '{{ ds }}') "
+    "SELECT s.city, sum(d.amount) FROM day d JOIN ref.stores s ON s.store_id = d.store_id GROUP BY 1"
+)
 
 
 @pytest.fixture
@@ -128,11 +133,38 @@ def test_every_component_reports_what_it_read_and_wrote(airflow_db, sandbox, war
     check = _complete(events, "check")
     (checked,) = check["inputs"]
     assert (checked["namespace"], checked["name"]) == (pg, f"{db}.public.lineage_sales")
-    assertions = _facet(checked["facets"]["dataQualityAssertions"])["assertions"]
-    assert [(a["assertion"], a["success"], a.get("column")) for a in assertions] == [
-        ("row_count", True, None),
-        ("not_null", True, "sale_id"),
-    ]
+    assert _facet(checked["facets"]["dataQualityAssertions"]) == {
+        "assertions": [
+            {
+                "assertion": "row_count",
+                "success": True,
+                "name": "row_count",
+                "severity": "error",
+                "expected": ">= 1 rows",
+                "actual": "3",
+                "params": {},
+            },
+            {
+                "assertion": "not_null",
+                "success": True,
+                "column": "sale_id",
+                "name": "not_null_sale_id",
+                "severity": "error",
+                "expected": "<= 0 nulls",
+                "actual": "0",
+                "params": {},
+            },
+            {  # the warn check: it failed, the task did not
+                "assertion": "row_count",
+                "success": False,
+                "name": "at_most_two_rows",
+                "severity": "warn",
+                "expected": "<= 2 rows",
+                "actual": "3",
+                "params": {},
+            },
+        ]
+    }
     assert _facet(checked["facets"]["dataQualityMetrics"]) == {
         "rowCount": 3,
         "columnMetrics": {"sale_id": {"nullCount": 0, "quantiles": {}}},
@@ -150,7 +182,7 @@ def test_every_component_reports_what_it_read_and_wrote(airflow_db, sandbox, war
     query = report["run"]["facets"]["externalQuery"]
     query_id = _only_query_id(sandbox, ds)
     assert (query["externalQueryId"], query["source"]) == (query_id, "awsathena")
-    assert f"DATE '{ds}'" in report["job"]["facets"]["sql"]["query"]
+    assert _facet(report["job"]["facets"]["sql"]) == {"query": REPORT_SQL.replace("{{ ds }}", ds)}
 
     # START events: what is known before the work: the prefix, the target table, the query's tables.
     assert _datasets(_complete(events, "wait", "START")["inputs"]) == [("s3://lineage-raw", f"sales/{ds}/")]

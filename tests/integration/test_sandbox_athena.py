@@ -257,6 +257,26 @@ class TestScan:
 
 
 class TestDDL:
+    def test_if_exists_and_if_not_exists_decide_between_success_and_athenas_error(self, athena, s3):
+        table = "CREATE EXTERNAL TABLE{} rules.t (a int) LOCATION 's3://raw/rules/'"
+        outcomes = [
+            ("CREATE DATABASE rules", "SUCCEEDED"),
+            ("CREATE DATABASE rules", "SCHEMA_ALREADY_EXISTS: Schema 'rules' already exists"),
+            ("CREATE DATABASE IF NOT EXISTS rules", "SUCCEEDED"),
+            (table.format(""), "SUCCEEDED"),
+            (table.format(""), "ALREADY_EXISTS: Table 'awsdatacatalog.rules.t' already exists"),
+            (table.format(" IF NOT EXISTS"), "SUCCEEDED"),
+            ("DROP TABLE rules.t", "SUCCEEDED"),
+            ("DROP TABLE rules.t", "TABLE_NOT_FOUND: Table 'awsdatacatalog.rules.t' does not exist"),
+            ("DROP TABLE IF EXISTS rules.t", "SUCCEEDED"),
+            ("DROP DATABASE rules", "SUCCEEDED"),
+            ("DROP DATABASE rules", "SCHEMA_NOT_FOUND: Schema 'rules' does not exist"),
+            ("DROP DATABASE IF EXISTS rules", "SUCCEEDED"),
+        ]
+        for sql, expected in outcomes:
+            status = run(athena, sql, database=None)["Status"]
+            assert status.get("StateChangeReason", status["State"]) == expected, sql
+
     def test_athena_ddl_creates_the_table_and_msck_registers_partitions(self, sandbox, athena, s3):
         for day, rows in ORDERS.items():
             s3.put_object(Bucket="raw", Key=f"ddl/day={day}/data.csv", Body=orders_csv(rows))

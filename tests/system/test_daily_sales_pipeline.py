@@ -1,7 +1,8 @@
 """The daily sales pipeline against the sandbox: three days, a late file, a rerun of day 2, a failing day.
 
 The three days and the rerun run once for the module (``pipeline``); the tests read what they left:
-the warehouse, the lake, the reports Athena computed, the data-quality history and Slack. Expected
+the warehouse, the lake, the reports Athena computed, the data-quality history, Slack, and the asset
+events that create a run of ``sales_daily_report`` (the DAG scheduled on the aggregate). Expected
 values come from ``sales_oracle`` (the pipeline's rules in plain Python) and, for day 1, from numbers
 worked out by hand from the generated files.
 """
@@ -29,6 +30,14 @@ from airflow_sales_provider.sandbox.sales_data import (
     upload,
 )
 from airflow_sales_provider.sandbox.secrets import secrets_backend_env
+from tests.system.assets import (
+    asset_events,
+    create_asset_triggered_runs,
+    dag_runs,
+    register_dag_file,
+    run_existing_dag_run,
+    triggering_events,
+)
 from tests.system.dagrun import DagRunResult, run_dag
 from tests.system.sales_oracle import expected
 
@@ -36,7 +45,9 @@ pytestmark = [pytest.mark.system, pytest.mark.integration]
 
 DAG_ID = "daily_sales_pipeline"
 DAG_FILE = "daily_sales_pipeline.py"
-CONFIG = {**sandbox_config(env="systest"), "schema": "sales_systest", "glue_database": "sales_systest"}
+REPORT_DAG_ID = "sales_daily_report"  # examples/dags/sales_daily_report.py, scheduled on the aggregate
+# The schema is the one the pipeline announces its aggregate in (AGGREGATE_SCHEMA) and the report reads.
+CONFIG = {**sandbox_config(env="systest"), "schema": "sales", "glue_database": "sales_systest"}
 SCHEMA = CONFIG["schema"]
 FAILING_DAY = date(2024, 3, 10)
 #: day 1 by hand from the generated files: store 1 = 27.12 + 16.30 + 94.82 (the re-export's corrected
@@ -66,6 +77,8 @@ class PipelineRuns:
     runs: dict[str, DagRunResult] = field(default_factory=dict)
     slack: list[dict[str, Any]] = field(default_factory=list)
     plain_variable_seen: list[str | None] = field(default_factory=list)
+    #: the sales_daily_report run the scheduler created after each pipeline run, by label
+    report_runs: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _logical(day: date) -> datetime:
@@ -88,10 +101,19 @@ def pipeline(airflow_db, sales_sandbox) -> Any:
         files = generate()
         seed_sandbox(sales_sandbox, CONFIG, files)
         state = PipelineRuns(files)
+        # As the DAG processor would have: both DAGs and the asset are known, the report DAG unpaused.
+        register_dag_file(DAG_FILE, unpause=[])
+        register_dag_file(f"{REPORT_DAG_ID}.py", unpause=[REPORT_DAG_ID])
+        create_asset_triggered_runs()  # whatever an earlier session left queued is not ours
 
         def run(label: str, day: date, **kwargs: Any) -> None:
             state.plain_variable_seen.append(os.environ.get("AIRFLOW_VAR_SALES_PIPELINE"))
+            before = {r.run_id for r in dag_runs(REPORT_DAG_ID)}
             state.runs[label] = run_dag(DAG_ID, DAG_FILE, _logical(day), **kwargs)
+            # dag.test() records the run's asset event but creates no downstream run (on either line);
+            # the scheduler's next loop does, as it would between two nightly runs.
+            create_asset_triggered_runs()
+            state.report_runs[label] = [r.run_id for r in dag_runs(REPORT_DAG_ID) if r.run_id not in before]
 
         day1, day2, day3 = DEFAULT_DAYS
         run("day 1", day1)
@@ -286,6 +308,37 @@ def test_config_comes_from_the_secrets_backend(pipeline, sales_sandbox, monkeypa
         Variable.get("sales_pipeline")
 
 
+def _aggregate_uri(sandbox: Any) -> str:
+    """The asset URI of the aggregate, as the postgres provider (and our lineage module) names a table."""
+    postgres = sandbox.postgres
+    return f"postgres://{postgres.host}:{postgres.port}/{postgres.database}/{SCHEMA}/daily_store_sales"
+
+
+def test_each_run_announces_the_aggregate_and_creates_a_report_run(pipeline, failing_day, sales_sandbox):
+    # failing_day first: its run (no event, no report run) happens before the report runs below.
+    uri = _aggregate_uri(sales_sandbox)
+    days = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-02"]
+    for (label, result), day in zip(pipeline.runs.items(), days, strict=True):
+        assert (uri, {"sale_date": day}) in asset_events(DAG_ID, result.run_id), label
+        (created,) = pipeline.report_runs[label]
+        assert triggering_events(REPORT_DAG_ID, created) == [(uri, DAG_ID, result.run_id)], label
+    run_types = {str(getattr(r.run_type, "value", r.run_type)) for r in dag_runs(REPORT_DAG_ID)}
+    assert run_types <= {"asset_triggered", "dataset_triggered"}
+
+    # The report runs the scheduler created read the aggregate and publish the revenue of every day.
+    sales_sandbox.boto3_client("s3").create_bucket(Bucket="reports")
+    for label, (run_id,) in pipeline.report_runs.items():
+        report = run_existing_dag_run(REPORT_DAG_ID, f"{REPORT_DAG_ID}.py", run_id)
+        assert report.state == "success", (label, report.task_states)
+    body = sales_sandbox.boto3_client("s3").get_object(Bucket="reports", Key="finance/daily_revenue.csv")
+    oracle = expected(pipeline.files)
+    # the failing day's aggregate was written before its check failed: one clean line of 5.00
+    revenue = {**{day: oracle[day].kpis()[0] for day in DEFAULT_DAYS}, FAILING_DAY: Decimal("5.00")}
+    assert body["Body"].read().decode() == "sale_date,revenue\n" + "".join(
+        f"{day},{revenue[day]:.2f}\n" for day in sorted(revenue)
+    )
+
+
 def test_a_failing_check_turns_the_run_red_and_publishes_nothing(failing_day, sales_sandbox):
     result, messages = failing_day
     assert result.state == "failed"
@@ -299,6 +352,12 @@ def test_a_failing_check_turns_the_run_red_and_publishes_nothing(failing_day, sa
         Bucket=CONFIG["lake_bucket"], Prefix=f"curated/sales_clean/sale_date={FAILING_DAY}"
     )
     assert lake.get("KeyCount", 0) == 0
+    # the day was aggregated but not checked: it is not announced, nothing is scheduled on it
+    uri = _aggregate_uri(sales_sandbox)
+    assert [e for e in asset_events(DAG_ID, result.run_id) if e[0] == uri] == []
+    before = {r.run_id for r in dag_runs(REPORT_DAG_ID)}
+    create_asset_triggered_runs()
+    assert {r.run_id for r in dag_runs(REPORT_DAG_ID)} == before
     assert len(messages) == 1, [m.get("text") for m in messages]
     text = messages[0]["text"]
     assert text.startswith(":x: Failed: daily_sales_pipeline"), text

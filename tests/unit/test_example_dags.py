@@ -49,3 +49,31 @@ def test_example_dag_file_is_sound(path: Path, capsys: pytest.CaptureFixture[str
 
 def test_every_example_file_is_covered() -> None:
     assert {p.name for p in EXAMPLE_FILES} >= {"daily_sales_pipeline.py", "sales_smoke.py"}
+
+
+def test_the_pipeline_announces_the_table_the_report_is_scheduled_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One asset, named as the lineage module names a table: the outlet of the pipeline's publishing
+    step (after both checks) and the report DAG's schedule, built from the connection at parse time."""
+    from tests.system.dagrun import load_dag
+
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DEFAULT", "postgres://wh.example.internal:5433/analytics")
+    pipeline = load_dag("daily_sales_pipeline", "daily_sales_pipeline.py")
+    load_dag("sales_daily_report", "sales_daily_report.py")
+    outlets = {task.task_id: [o.uri for o in task.outlets] for task in pipeline.tasks if task.outlets}
+    assert outlets == {
+        "publish_to_lake": ["postgres://wh.example.internal:5433/analytics/sales/daily_store_sales"]
+    }
+    scheduled_on = importlib.import_module("sales_test_dag_sales_daily_report").DAILY_STORE_SALES
+    assert scheduled_on.uri == outlets["publish_to_lake"][0]
+
+
+def test_the_pipeline_refuses_to_announce_a_table_of_another_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_sales_provider.errors import ConfigurationError
+    from tests.system.dagrun import load_dag
+
+    monkeypatch.setenv("AIRFLOW_VAR_SALES_PIPELINE", '{"schema": "sales_dev"}')
+    publish = load_dag("daily_sales_pipeline", "daily_sales_pipeline.py").get_task("publish_to_lake")
+    with pytest.raises(
+        ConfigurationError, match="schema 'sales_dev' is not 'sales', the schema of the table"
+    ):
+        publish.python_callable(ds="2024-03-01", outlet_events={})  # before any I/O

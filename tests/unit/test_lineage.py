@@ -186,7 +186,7 @@ def test_the_docs_page_shows_the_example_exactly_and_is_linked():
     repo = Path(__file__).resolve().parents[2]
     doc = (repo / "docs" / "lineage.md").read_text()
     includes = re.findall(r"<!-- include: (\S+) (\S+) -->\n```python\n(.*?)\n```", doc, re.S)
-    assert [name for _, name, _ in includes] == ["howto_schedule_on_table"]
+    assert [name for _, name, _ in includes] == ["howto_schedule_on_table", "howto_daily_sales_asset"]
     for path, name, snippet in includes:
         source = (repo / path).read_text()
         match = re.search(rf"# \[START {name}\]\n(.*?)\n\s*# \[END {name}\]", source, re.S)

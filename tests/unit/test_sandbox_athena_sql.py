@@ -225,3 +225,26 @@ class TestResultText:
             "-Infinity",
             "-0.0",
         ]
+
+
+class TestLocations:
+    @pytest.mark.parametrize(
+        ("location", "expected"),
+        [
+            pytest.param("s3://lake/curated/sales/", ("lake", "curated/sales/"), id="prefix"),
+            pytest.param("s3a://lake/x", ("lake", "x"), id="s3a"),
+            pytest.param("s3://lake/", ("lake", ""), id="bucket-slash"),
+            pytest.param("s3://lake", ("lake", ""), id="bucket-alone"),
+        ],
+    )
+    def test_split_as_the_provider_splits_s3_uris(self, location, expected):
+        from airflow_sales_provider.sandbox.athena.catalog import split_s3_uri
+
+        assert split_s3_uri(location) == expected
+
+    @pytest.mark.parametrize("location", ["lake/x", "https://lake/x", "s3:///x", ""])
+    def test_anything_else_fails_as_athena_fails(self, location):
+        from airflow_sales_provider.sandbox.athena.catalog import split_s3_uri
+
+        with pytest.raises(AthenaQueryError, match="INVALID_TABLE_PROPERTY.*not an s3:// URI"):
+            split_s3_uri(location)

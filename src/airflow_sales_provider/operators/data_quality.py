@@ -413,10 +413,27 @@ class DataQualityOperator(BaseOperator):
 
 
 def openlineage_facets(results: Sequence[CheckResult], assertions_module: Any, metrics_module: Any) -> dict:
-    """``dataQualityAssertions`` (one per check) and ``dataQualityMetrics`` (row count, per-column nulls)."""
-    assertions = [
-        assertions_module.Assertion(assertion=r.check, success=r.passed, column=r.column) for r in results
-    ]
+    """``dataQualityAssertions`` (one per check) and ``dataQualityMetrics`` (row count, per-column nulls).
+
+    Each assertion names its check and says its severity (OpenLineage's ``error`` / ``warn``) and the
+    expected and observed values, where the installed OpenLineage client has those fields (older ones
+    carry only the check, its outcome and its column).
+    """
+    import inspect
+
+    accepted = inspect.signature(assertions_module.Assertion).parameters
+    assertions = []
+    for r in results:
+        fields = {
+            "assertion": r.check,
+            "success": r.passed,
+            "column": r.column,
+            "name": r.name,
+            "severity": "warn" if r.severity == "warn" else "error",
+            "expected": r.expected,
+            "actual": None if r.observed is None else str(r.observed),
+        }
+        assertions.append(assertions_module.Assertion(**{k: v for k, v in fields.items() if k in accepted}))
     facets: dict[str, Any] = {
         "dataQualityAssertions": assertions_module.DataQualityAssertionsDatasetFacet(assertions=assertions)
     }

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_sales_provider import objects
 from airflow_sales_provider.sandbox.athena.errors import AthenaQueryError
 
 #: Objects Athena (Hive) skips when it lists a table or partition location.
@@ -52,10 +53,15 @@ class S3Object:
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    match = re.fullmatch(r"s3a?://([^/]+)/?(.*)", uri or "")
-    if not match:
-        raise AthenaQueryError("INVALID_TABLE_PROPERTY", f"Location is not an s3:// URI: {uri!r}")
-    return match.group(1), match.group(2)
+    """``(bucket, prefix)`` of a location, read by :func:`airflow_sales_provider.objects.split_s3_uri`
+    (``s3://bucket`` alone is the whole bucket); Athena's error for anything else."""
+    text = uri if isinstance(uri, str) else ""
+    if re.fullmatch(r"s3a?://[^/]+", text):
+        text += "/"
+    try:
+        return objects.split_s3_uri(text)
+    except ValueError:
+        raise AthenaQueryError("INVALID_TABLE_PROPERTY", f"Location is not an s3:// URI: {uri!r}") from None
 
 
 class Catalog:

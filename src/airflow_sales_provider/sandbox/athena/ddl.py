@@ -6,6 +6,7 @@ parameters as Athena writes), so either way of making tables reads the same.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ from airflow_sales_provider.sandbox.athena.catalog import split_s3_uri
 from airflow_sales_provider.sandbox.athena.errors import AthenaQueryError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow_sales_provider.sandbox.athena.catalog import Catalog
 
 LAZY_SIMPLE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
@@ -39,29 +42,23 @@ def run(statement: athena_sql.Statement, catalog: Catalog) -> str:
     database, table = statement.target
     glue = catalog.glue
     if statement.kind == "CREATE_DATABASE":
-        try:
+        exists = glue.exceptions.AlreadyExistsException
+        with _unless_if_exists(
+            statement, exists, "SCHEMA_ALREADY_EXISTS", f"Schema '{database}' already exists"
+        ):
             glue.create_database(DatabaseInput={"Name": database})
-        except glue.exceptions.AlreadyExistsException:
-            if not statement.if_exists:
-                raise AthenaQueryError(
-                    "SCHEMA_ALREADY_EXISTS", f"Schema '{database}' already exists"
-                ) from None
         return ""
     if statement.kind == "DROP_DATABASE":
-        try:
+        missing = glue.exceptions.EntityNotFoundException
+        with _unless_if_exists(statement, missing, "SCHEMA_NOT_FOUND", f"Schema '{database}' does not exist"):
             glue.delete_database(Name=database)
-        except glue.exceptions.EntityNotFoundException:
-            if not statement.if_exists:
-                raise AthenaQueryError("SCHEMA_NOT_FOUND", f"Schema '{database}' does not exist") from None
         return ""
     if statement.kind == "DROP_TABLE":
-        try:
+        message = f"Table 'awsdatacatalog.{database}.{table}' does not exist"
+        with _unless_if_exists(
+            statement, glue.exceptions.EntityNotFoundException, "TABLE_NOT_FOUND", message
+        ):
             glue.delete_table(DatabaseName=database, Name=table)
-        except glue.exceptions.EntityNotFoundException:
-            if not statement.if_exists:
-                raise AthenaQueryError(
-                    "TABLE_NOT_FOUND", f"Table 'awsdatacatalog.{database}.{table}' does not exist"
-                ) from None
         return ""
     if statement.kind == "CREATE_TABLE":
         return _create_table(statement, catalog)
@@ -152,14 +149,22 @@ def _create_table(statement: athena_sql.Statement, catalog: Catalog) -> str:
         glue.get_database(Name=database)
     except glue.exceptions.EntityNotFoundException:
         raise AthenaQueryError("SCHEMA_NOT_FOUND", f"line 1:1: Schema '{database}' does not exist") from None
-    try:
+    message = f"Table 'awsdatacatalog.{database}.{name}' already exists"
+    with _unless_if_exists(statement, glue.exceptions.AlreadyExistsException, "ALREADY_EXISTS", message):
         glue.create_table(DatabaseName=database, TableInput=table_input)
-    except glue.exceptions.AlreadyExistsException:
-        if not statement.if_exists:
-            raise AthenaQueryError(
-                "ALREADY_EXISTS", f"Table 'awsdatacatalog.{database}.{name}' already exists"
-            ) from None
     return ""
+
+
+@contextlib.contextmanager
+def _unless_if_exists(
+    statement: athena_sql.Statement, error: type[Exception], reason: str, message: str
+) -> Iterator[None]:
+    """Athena's error when the object is there (or is not), unless the statement says IF [NOT] EXISTS."""
+    try:
+        yield
+    except error:
+        if not statement.if_exists:
+            raise AthenaQueryError(reason, message) from None
 
 
 def _unescape(text: str) -> str:
