@@ -90,11 +90,16 @@ class Query:
 
 @dataclass
 class CompiledCheck:
-    """A check, the scan columns it reads (role -> alias) and its own query, if any."""
+    """A check, the scan columns it reads (role -> alias) and its own query, if any.
+
+    ``confirm``: when the own query is a pre-check that can only prove the good case (its result is
+    0), the exact query to run when it does not (a non-zero result, or an error).
+    """
 
     check: Check
     scan_columns: dict[str, str] = field(default_factory=dict)
     query: Query | None = None
+    confirm: Query | None = None
 
 
 @dataclass
@@ -108,6 +113,9 @@ class Plan:
     #: the table's enforced unique keys (catalog query; only where the dialect has one and the suite
     #: has ``unique`` checks): a ``unique`` check whose key is covered by one needs no query.
     unique_keys: Query | None = None
+    #: the scan holds checks that could also run on their own (``relationships`` joined in): if it
+    #: fails, compile again with ``fold_joins=False`` so an error names the check it belongs to.
+    folded: bool = False
 
     def covered_by_unique_key(self, item: CompiledCheck, unique_keys: Iterable[Iterable[str]]) -> bool:
         """Whether the database already guarantees ``item``'s (``unique``) key.
@@ -123,7 +131,7 @@ class Plan:
     @property
     def queries(self) -> list[Query]:
         """Every statement that may run: the unique-key lookup, the scan, then the checks' own queries."""
-        own = [c.query for c in self.checks if c.query is not None]
+        own = [q for c in self.checks for q in (c.query, c.confirm) if q is not None]
         first = [q for q in (self.unique_keys, self.scan) if q is not None]
         return first + own
 
@@ -178,10 +186,15 @@ def partition_condition(partition: Partition | None, binder: Binder, alias: str 
 class PlanBuilder:
     """What a check type compiles against: the table, its partition, the dialect and the shared scan."""
 
-    def __init__(self, source: str, dialect: Dialect, partition: Partition | None) -> None:
+    def __init__(
+        self, source: str, dialect: Dialect, partition: Partition | None, *, fold_joins: bool = True
+    ) -> None:
         self.source = source
         self.dialect = dialect
         self.partition = partition
+        #: whether checks that need another table may join it into the scan (see :meth:`join`)
+        self.fold_joins = fold_joins
+        self.joins: dict[tuple[str, str, str], str] = {}
         self.scan_binder = Binder()
         self.scan_where = partition_condition(partition, self.scan_binder)
         # SQL expression -> (alias, aggregate, how per-group values combine, wrapper); identical
@@ -201,6 +214,27 @@ class PlanBuilder:
     def bind(self, value: Any) -> str:
         """A placeholder for ``value`` in the shared scan."""
         return self.scan_binder.bind(value)
+
+    def join(self, parent: str, field: str, column: str) -> str:
+        """Left-join ``parent``'s distinct ``field`` values to the scan on ``column``; the joined key.
+
+        The joined side has one row per value, so every row of the table stays one row and every
+        other aggregate of the scan is unchanged; the key is NULL where ``column`` has no parent. The
+        join exposes one column, ``dq_parent_key``, so the scan's unqualified columns stay the table's.
+        """
+        key = (parent, field, column)
+        if key not in self.joins:
+            self.joins[key] = f"dq_parent_{len(self.joins)}"
+        return f'{self.joins[key]}."dq_parent_key"'
+
+    def scan_source(self) -> str:
+        """The table with the scan's joins, if any."""
+        joins = "".join(
+            f' LEFT JOIN (SELECT DISTINCT {field} AS "dq_parent_key" FROM {parent}) AS {alias}'
+            f' ON {alias}."dq_parent_key" = {column}'
+            for (parent, field, column), alias in self.joins.items()
+        )
+        return self.source + joins
 
     def query(
         self,
@@ -232,6 +266,7 @@ def compile_checks(
     partition: Partition | None = None,
     *,
     schema: str | None = None,
+    fold_joins: bool = True,
 ) -> Plan:
     """Compile ``checks`` on ``schema.table`` into a :class:`Plan`.
 
@@ -243,15 +278,18 @@ def compile_checks(
     :param dialect: the warehouse dialect (freshness arithmetic differs).
     :param partition: optional ``column = value`` filter applied to every check on this table.
     :param schema: the table's schema, if any.
+    :param fold_joins: let ``relationships`` join their parent into the scan (one scan of the table
+        instead of one more per relationship); ``False`` gives each its own anti-join.
     """
-    build = PlanBuilder(quote_qualified(schema, table, what="table"), dialect, partition)
+    source = quote_qualified(schema, table, what="table")
+    build = PlanBuilder(source, dialect, partition, fold_joins=fold_joins)
     compiled: list[CompiledCheck] = []
     for check in checks:
         item = CompiledCheck(check)
         check.definition.compile(item, build)
         compiled.append(item)
 
-    source, entries = build.source, build.entries
+    source, entries = build.scan_source(), build.entries
     scan_query = None
     aliases = [alias for alias, _, _, _ in entries.values()]
     # A distinct count shares the scan by grouping it: GROUP BY the column, every aggregate per group,
@@ -280,11 +318,12 @@ def compile_checks(
         scan_query = Query(SCAN, sql, build.scan_binder.parameters)
     unique_keys = None
     if dialect.unique_keys_sql and any(c.type == "unique" for c in checks):
-        unique_keys = Query("unique_keys", dialect.unique_keys_sql, {"table": source})
+        unique_keys = Query("unique_keys", dialect.unique_keys_sql, {"table": build.source})
     return Plan(
-        table=source,
+        table=build.source,
         scan=scan_query,
         scan_aliases=aliases,
         checks=compiled,
         unique_keys=unique_keys,
+        folded=bool(build.joins),
     )

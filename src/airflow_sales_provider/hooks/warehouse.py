@@ -404,4 +404,3 @@ def copy_to_stream(cursor: Any, sql: str, stream: Any) -> int:
             for chunk in copy:
                 stream.write(chunk)
     return int(cursor.rowcount)
-

@@ -98,4 +98,3 @@ class RedshiftLoadTrigger(BaseTrigger):
             self.log.info("cancelled Redshift statement %s", self.statement_id)
         except Exception:
             self.log.exception("could not cancel Redshift statement %s", self.statement_id)
-

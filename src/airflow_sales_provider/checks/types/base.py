@@ -34,6 +34,9 @@ class CheckType:
     per_column: ClassVar[bool] = False
     #: may fold into the shared scan by grouping it (see :func:`~.compiler.compile_checks`)
     groups_scan: ClassVar[bool] = False
+    #: its own query sorts (or hashes) the whole table in one process: worth running on a second
+    #: connection beside the scan, which the database runs with parallel workers
+    sorts: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -27,6 +27,7 @@ class DistinctCount(CheckType):
     name = "distinct_count"
     fields = ("column", "min", "max")
     groups_scan = True
+    sorts = True
 
     def validate(self, raw: dict[str, Any], v: Validator, *, history: bool) -> dict[str, Any]:
         column = v.identifier(raw, "column")
