@@ -37,9 +37,9 @@ class DataQualityOperator(BaseOperator):
     """Check a table against a declarative spec; fail on ``fail`` checks, log ``warn`` checks, record history.
 
     Checks that are aggregates over the table (row counts, nulls, accepted values, ranges,
-    freshness, per-row expressions, a distinct count, the metric of ``reconcile`` and ``change``) are
-    compiled into ONE aggregate query; uniqueness (unless an enforced unique key guarantees it),
-    relationships, custom SQL and the other side of a reconciliation each get their own query. The
+    freshness, per-row expressions, relationships, a distinct count, the metric of ``reconcile`` and
+    ``change``) are compiled into ONE aggregate query; uniqueness (unless an enforced unique key
+    guarantees it), custom SQL and the other side of a reconciliation each get their own query. The
     whole spec is validated before any query runs. The results (see :data:`XCOM_KEY`) are pushed to
     XCom under ``"data_quality"`` before the task fails, and returned when it succeeds.
 
@@ -55,8 +55,9 @@ class DataQualityOperator(BaseOperator):
     :param history: ``True`` to append every result to ``data_quality_history``, or the name of the
         history table (``schema.table``); ``change`` checks read their baseline from it (templated).
     :param hook_params: extra keyword arguments for the connection's hook.
-    :param concurrent_queries: run the checks' own queries on a second connection while the shared scan
-        runs (default); ``False`` runs every query on one connection, one after another.
+    :param concurrent_queries: when a check needs a sort of the table (uniqueness), run it on a second
+        connection while the shared scan runs (default); ``False`` runs every query on one connection,
+        one after another.
     """
 
     template_fields: Sequence[str] = ("table", "checks", "partition", "conn_id", "history")
