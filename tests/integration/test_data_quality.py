@@ -475,6 +475,27 @@ class TestOneScan:
         assert others == ["CREATE", "SELECT", "SELECT pg_index", "DELETE", "INSERT"], others
         assert all("scan_history" in s for s in statements if s not in on_sales and "pg_index" not in s)
 
+    def test_a_second_connection_only_for_a_sort_beside_the_scan(self, sales, monkeypatch):
+        spec = [
+            {"check": "row_count", "min": 1},
+            {"check": "relationships", "column": "customer_id", "to": "dq.customers", "field": "id"},
+            {"check": "sql", "sql": "SELECT count(*) FROM dq.customers", "op": ">", "value": 0},
+        ]
+        operator = DataQualityOperator(
+            task_id="dq", table="dq.sales", partition=YESTERDAY_PARTITION, checks=spec
+        )
+        connections = count_connections(operator, monkeypatch)
+        assert operator.execute({"run_id": "no-sort"})["passed"]
+        assert len(connections) == 1  # no sort: the custom query follows the scan on its connection
+
+        spec.append({"check": "unique", "column": "order_id", "severity": "warn"})
+        operator = DataQualityOperator(
+            task_id="dq", table="dq.sales", partition=YESTERDAY_PARTITION, checks=spec
+        )
+        connections = count_connections(operator, monkeypatch)
+        outcome = operator.execute({"run_id": "sort"})
+        assert len(connections) == 2 and outcome["summary"]["total"] == 4
+
     def test_composite_key_is_proved_unique_by_one_hash_and_counted_exactly_otherwise(
         self, sales, warehouse, monkeypatch
     ):
