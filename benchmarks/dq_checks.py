@@ -223,23 +223,29 @@ HAND_SHAPE = {
 
 # -- running ------------------------------------------------------------------------------------------
 def lanes(connect: Callable[[], Any], plan: tuple[list[str], list[str]]) -> dict[str, Callable[[], None]]:
-    """The hand plan's two lanes, run concurrently on two connections or one after the other on one."""
-    first, second = connect(), connect()
+    """The hand plan's two lanes, side by side on two connections or one after the other on one.
 
-    def run(conn: Any, statements: list[str]) -> None:
-        with conn.cursor() as cur:
-            for sql in statements:
-                cur.execute(sql)
-                cur.fetchall()
+    Each run opens its connections, as a task does (and as the operator does).
+    """
+
+    def run(statements: list[str]) -> None:
+        conn = connect()
+        try:
+            with conn.cursor() as cur:
+                for sql in statements:
+                    cur.execute(sql)
+                    cur.fetchall()
+        finally:
+            conn.close()
 
     def concurrent() -> None:
-        side = threading.Thread(target=run, args=(second, plan[1]))
+        side = threading.Thread(target=run, args=(plan[1],))
         side.start()
-        run(first, plan[0])
+        run(plan[0])
         side.join()
 
     def sequential() -> None:
-        run(first, plan[0] + plan[1])
+        run(plan[0] + plan[1])
 
     return {"hand (2 lanes)": concurrent, "hand (1 lane)": sequential}
 
