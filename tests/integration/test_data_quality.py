@@ -461,9 +461,10 @@ class TestOneScan:
         assert outcome["passed"] and by_name(outcome)["distinct_count_category"]["observed"] == 2
         assert by_name(outcome)["row_count"]["observed"] == 10
         on_sales = [s for s in statements if '"dq"."sales"' in s]
-        assert len(on_sales) == 3, on_sales  # the shared scan + unique + relationships
+        assert len(on_sales) == 2, on_sales  # the shared scan (with the relationship) + unique
         (scan,) = [s for s in on_sales if 'GROUP BY "category"' in s]
         assert scan.count('FROM "dq"."sales"') == 1
+        assert 'LEFT JOIN (SELECT DISTINCT "id" AS "dq_parent_key" FROM "dq"."customers")' in scan
         if not concurrent:
             assert on_sales[0] == scan
         # around them: the history table (create if missing, read the baseline, replace this run's rows)
@@ -473,6 +474,62 @@ class TestOneScan:
         ]
         assert others == ["CREATE", "SELECT", "SELECT pg_index", "DELETE", "INSERT"], others
         assert all("scan_history" in s for s in statements if s not in on_sales and "pg_index" not in s)
+
+    def test_a_second_connection_only_for_a_sort_beside_the_scan(self, sales, monkeypatch):
+        spec = [
+            {"check": "row_count", "min": 1},
+            {"check": "relationships", "column": "customer_id", "to": "dq.customers", "field": "id"},
+            {"check": "sql", "sql": "SELECT count(*) FROM dq.customers", "op": ">", "value": 0},
+        ]
+        operator = DataQualityOperator(
+            task_id="dq", table="dq.sales", partition=YESTERDAY_PARTITION, checks=spec
+        )
+        connections = count_connections(operator, monkeypatch)
+        assert operator.execute({"run_id": "no-sort"})["passed"]
+        assert len(connections) == 1  # no sort: the custom query follows the scan on its connection
+
+        spec.append({"check": "unique", "column": "order_id", "severity": "warn"})
+        operator = DataQualityOperator(
+            task_id="dq", table="dq.sales", partition=YESTERDAY_PARTITION, checks=spec
+        )
+        connections = count_connections(operator, monkeypatch)
+        outcome = operator.execute({"run_id": "sort"})
+        assert len(connections) == 2 and outcome["summary"]["total"] == 4
+
+    def test_composite_key_is_proved_unique_by_one_hash_and_counted_exactly_otherwise(
+        self, sales, warehouse, monkeypatch
+    ):
+        with warehouse.cursor() as cur:  # the fixture's one duplicate key made unique
+            cur.execute("UPDATE dq.sales SET line_no = 2 WHERE order_id = 19 AND amount < 0")
+        spec = [{"check": "unique", "columns": ["order_id", "line_no"]}]
+        operator = DataQualityOperator(task_id="dq", table="dq.sales", checks=spec)
+        statements = record_statements(operator, monkeypatch)
+        assert operator.execute({"run_id": "clean"})["passed"]
+        counted = [s for s in statements if '"dq"."sales"' in s]
+        assert len(counted) == 1 and "hash_record_extended" in counted[0], counted  # no GROUP BY
+
+        with warehouse.cursor() as cur:  # three rows share (1, 1): two are duplicates
+            cur.execute(
+                "INSERT INTO dq.sales (order_id, line_no, sale_date) VALUES (1, 1, %s), (1, 1, %s)",
+                (TODAY, TODAY),
+            )
+        operator = DataQualityOperator(task_id="dq", table="dq.sales", checks=spec)
+        statements = record_statements(operator, monkeypatch)
+        ti = TaskInstanceRecorder()
+        with pytest.raises(AirflowException):
+            operator.execute({"ti": ti, "run_id": "duplicates"})
+        assert ti.xcom["data_quality"]["checks"][0]["observed"] == 2  # the exact count, not the hash's
+        counted = [s for s in statements if '"dq"."sales"' in s]
+        assert ["hash_record_extended" in s for s in counted] == [True, False], counted
+        assert 'GROUP BY "order_id", "line_no" HAVING count(*) > 1' in counted[1]
+
+    def test_key_without_a_hash_function_is_counted_exactly(self, sales, warehouse):
+        with warehouse.cursor() as cur:  # money has equality but no extended hash function
+            cur.execute("CREATE TABLE dq.fees (id integer, fee money)")
+            cur.execute("INSERT INTO dq.fees VALUES (1, 1), (1, 2), (2, 1), (2, 1), (2, 1), (3, NULL)")
+        outcome, pushed = run_checks([{"check": "unique", "columns": ["id", "fee"]}], table="dq.fees")
+        assert isinstance(outcome, AirflowException)
+        assert pushed["checks"][0]["observed"] == 2
 
     def test_unique_key_enforced_by_the_database_is_not_counted(self, sales, warehouse, monkeypatch):
         with warehouse.cursor() as cur:
@@ -722,8 +779,10 @@ def test_failing_query_fails_its_check_only(sales):
     )
     assert outcome["passed"]
     results = by_name(pushed)
+    # the scan that joined dq.missing failed; run again with the relationship on its own, the error is its
     assert results["relationships_customer_id"]["status"] == "warned"
     assert "does not exist" in results["relationships_customer_id"]["observed"]["error"]
+    assert results["row_count"]["status"] == "passed"
 
 
 class TestFailurePaths:

@@ -8,7 +8,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from airflow_sales_provider.checks import Partition, compile_checks, parse_spec
+from airflow_sales_provider.checks import Partition, compile_checks, evaluate, parse_spec
 from airflow_sales_provider.checks.compiler import Query, escape_percent
 from airflow_sales_provider.sql.dialects import PostgresDialect, RedshiftDialect
 
@@ -53,8 +53,9 @@ def plan_for(dialect, spec=SPEC, partition=PARTITION):
 @pytest.mark.parametrize(("dialect", "sqlglot_dialect", "paramstyle"), DIALECTS)
 def test_every_query_parses_and_binds_every_value(dialect, sqlglot_dialect, paramstyle):
     plan = plan_for(dialect)
-    # [unique-key lookup +] scan (with the distinct count) + 2 unique + relationships + sql + reconcile
-    assert len(plan.queries) == (7 if dialect.unique_keys_sql else 6)
+    # [unique-key lookup +] scan (with the distinct count and the relationship) + 2 unique (the composite
+    # key's hash pre-check and its exact count where the dialect hashes keys) + sql + reconcile
+    assert len(plan.queries) == (7 if dialect.unique_keys_sql else 5)
     assert (plan.unique_keys is not None) is (sqlglot_dialect == "postgres")
     for query in plan.queries:
         sql, parameters = query.render(dialect.paramstyle)
@@ -75,7 +76,7 @@ def test_one_scan_holds_every_aggregate_check(dialect, sqlglot_dialect, paramsty
     sql, parameters = plan.scan.render(dialect.paramstyle)
     tree = sqlglot.parse_one(sql, read=sqlglot_dialect)
     tables = [t.sql(sqlglot_dialect) for t in tree.find_all(exp.Table)]
-    assert tables == ['"mart"."sales"']  # one table, one scan
+    assert tables == ['"mart"."sales"', '"dim"."customers"']  # one scan, the relationship's parent joined
     # grouped by the distinct_count column: per-category aggregates inside, combined outside
     inner = tree.find(exp.Subquery).this
     assert [g.sql() for g in inner.args["group"].expressions] == ['"category"']
@@ -95,6 +96,7 @@ def test_one_scan_holds_every_aggregate_check(dialect, sqlglot_dialect, paramsty
         "freshness_sold_at",
         "expression",
         "distinct_count_category",
+        "relationships_customer_id",
         "reconcile_sum_amount",
         "change_count",
     ]
@@ -118,16 +120,57 @@ def test_unique_queries():
         'SELECT count("order_id") - count(DISTINCT "order_id") FROM "mart"."sales" '
         'WHERE "sale_date" = %(partition_0)s'
     )
-    composite = next(c.query for c in plan.checks if c.check.name == "unique_order_id_line_no")
-    tree = sqlglot.parse_one(composite.sql, read="postgres")
+    composite = next(c for c in plan.checks if c.check.name == "unique_order_id_line_no")
+    # PostgreSQL: the distinct count of one hash of the key proves it unique when it comes out 0 ...
+    assert composite.query.sql == (
+        'SELECT count(*) - count(DISTINCT hash_record_extended(ROW("order_id", "line_no"), 0)) '
+        'FROM "mart"."sales" WHERE "order_id" IS NOT NULL AND "line_no" IS NOT NULL '
+        'AND "sale_date" = %(partition_0)s'
+    )
+    # ... else the exact count of the surplus rows confirms (Redshift: only the exact count)
+    redshift = next(c for c in plan_for(RedshiftDialect()).checks if c.check.name == composite.check.name)
+    assert redshift.confirm is None and redshift.query.sql == composite.confirm.sql
+    tree = sqlglot.parse_one(composite.confirm.sql, read="postgres")
     inner = tree.find(exp.Subquery).this
     assert [g.sql() for g in inner.args["group"].expressions] == ['"order_id"', '"line_no"']
     assert inner.args["having"].sql() == "HAVING COUNT(*) > 1"
-    assert '"order_id" IS NOT NULL AND "line_no" IS NOT NULL' in composite.sql
+    assert '"order_id" IS NOT NULL AND "line_no" IS NOT NULL' in composite.confirm.sql
+    assert composite.confirm.parameters == composite.query.parameters == {"partition_0": PARTITION.value}
+
+
+def test_relationships_joins_the_parents_distinct_values_into_the_scan():
+    spec = [
+        {"check": "row_count", "min": 1},
+        {"check": "relationships", "column": "customer_id", "to": "dim.customers", "field": "id"},
+        {"check": "relationships", "column": "store_id", "to": "stores", "field": "id", "max_orphans": 2},
+    ]
+    plan = plan_for(PostgresDialect(), spec)
+    assert plan.folded and [c.query for c in plan.checks] == [None, None, None]
+    assert plan.scan.sql == (
+        "SELECT\n  count(*) AS c0,\n"
+        '  count(CASE WHEN "customer_id" IS NOT NULL AND dq_parent_0."dq_parent_key" IS NULL THEN 1 END)'
+        " AS c1,\n"
+        '  count(CASE WHEN "store_id" IS NOT NULL AND dq_parent_1."dq_parent_key" IS NULL THEN 1 END) AS c2\n'
+        'FROM "mart"."sales"'
+        ' LEFT JOIN (SELECT DISTINCT "id" AS "dq_parent_key" FROM "dim"."customers") AS dq_parent_0'
+        ' ON dq_parent_0."dq_parent_key" = "customer_id"'
+        ' LEFT JOIN (SELECT DISTINCT "id" AS "dq_parent_key" FROM "stores") AS dq_parent_1'
+        ' ON dq_parent_1."dq_parent_key" = "store_id"'
+        ' WHERE "sale_date" = %(partition_0)s'
+    )
+    results = evaluate(plan, (10, 0, 3), {})
+    assert [(r.name, r.observed, r.passed) for r in results] == [
+        ("row_count", 10, True),
+        ("relationships_customer_id", 0, True),
+        ("relationships_store_id", 3, False),
+    ]
 
 
 def test_relationships_is_an_anti_join_with_the_partition_on_the_child():
-    plan = plan_for(PostgresDialect())
+    plan = compile_checks(
+        "sales", parse_spec(SPEC, history=True), PostgresDialect(), PARTITION, schema="mart", fold_joins=False
+    )
+    assert not plan.folded
     query = next(c.query for c in plan.checks if c.check.type == "relationships")
     assert query.sql == (
         'SELECT count(*) FROM "mart"."sales" AS c WHERE c."customer_id" IS NOT NULL AND '

@@ -11,7 +11,8 @@ computed once): ``row_count``, ``not_null``, ``accepted_values``, ``range``, ``f
 ``expression``, this side of ``reconcile``, the metric of ``change``. These are all plain
 aggregates, which PostgreSQL can also run with parallel workers.
 
-What gets its own query, each as cheap as the database allows:
+What gets its own query, each as cheap as the database allows (each type's module in
+:mod:`airflow_sales_provider.checks.types` holds its SQL):
 
 - ``unique``: nothing at all when an enforced unique index or constraint covers the key (PostgreSQL:
   one catalog lookup for all ``unique`` checks); else ``count(k) - count(DISTINCT k)`` for one
@@ -48,10 +49,6 @@ _COMBINE = {
     "max": "max({})",
 }
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
-#: Check types whose aggregates go into the shared scan.
-SCAN_TYPES = frozenset(
-    {"row_count", "not_null", "accepted_values", "range", "freshness", "expression", "change"}
-)
 
 
 @dataclass(frozen=True)
@@ -93,11 +90,16 @@ class Query:
 
 @dataclass
 class CompiledCheck:
-    """A check, the scan columns it reads (role -> alias) and its own query, if any."""
+    """A check, the scan columns it reads (role -> alias) and its own query, if any.
+
+    ``confirm``: when the own query is a pre-check that can only prove the good case (its result is
+    0), the exact query to run when it does not (a non-zero result, or an error).
+    """
 
     check: Check
     scan_columns: dict[str, str] = field(default_factory=dict)
     query: Query | None = None
+    confirm: Query | None = None
 
 
 @dataclass
@@ -111,6 +113,9 @@ class Plan:
     #: the table's enforced unique keys (catalog query; only where the dialect has one and the suite
     #: has ``unique`` checks): a ``unique`` check whose key is covered by one needs no query.
     unique_keys: Query | None = None
+    #: the scan holds checks that could also run on their own (``relationships`` joined in): if it
+    #: fails, compile again with ``fold_joins=False`` so an error names the check it belongs to.
+    folded: bool = False
 
     def covered_by_unique_key(self, item: CompiledCheck, unique_keys: Iterable[Iterable[str]]) -> bool:
         """Whether the database already guarantees ``item``'s (``unique``) key.
@@ -126,7 +131,7 @@ class Plan:
     @property
     def queries(self) -> list[Query]:
         """Every statement that may run: the unique-key lookup, the scan, then the checks' own queries."""
-        own = [c.query for c in self.checks if c.query is not None]
+        own = [q for c in self.checks for q in (c.query, c.confirm) if q is not None]
         first = [q for q in (self.unique_keys, self.scan) if q is not None]
         return first + own
 
@@ -139,14 +144,6 @@ def escape_percent(sql: str, keep: Iterable[str] = ()) -> str:
         return match.group(0) if match.group(1) in names else "%%" + match.group(0)[1:]
 
     return re.sub(r"%(?:\((\w+)\)s)?", swap, sql)
-
-
-def _user_query(purpose: str, sql: str, parameters: dict[str, Any], partition: Partition | None) -> Query:
-    """A custom query; ``%(partition_value)s`` is available in it when the operator has a partition."""
-    bound = dict(parameters)
-    if partition is not None and "%(partition_value)s" in sql:
-        bound.setdefault("partition_value", partition.value)
-    return Query(purpose, escape_percent(sql, keep=bound), bound)
 
 
 def aggregate_sql(function: str, column: str | None) -> str:
@@ -163,7 +160,7 @@ def aggregate_sql(function: str, column: str | None) -> str:
     raise ValueError(f"unknown aggregate function {function!r}")
 
 
-class _Binder:
+class Binder:
     """Named placeholders for one query."""
 
     def __init__(self) -> None:
@@ -175,15 +172,91 @@ class _Binder:
         return f"%({name})s"
 
 
-def _where(conditions: list[str]) -> str:
+def where(conditions: list[str]) -> str:
     return (" WHERE " + " AND ".join(conditions)) if conditions else ""
 
 
-def _partition_condition(partition: Partition | None, binder: _Binder, alias: str = "") -> list[str]:
+def partition_condition(partition: Partition | None, binder: Binder, alias: str = "") -> list[str]:
     if partition is None:
         return []
     column = (alias + "." if alias else "") + quote_identifier(partition.column, "partition column")
     return [f"{column} = {binder.bind(partition.value, 'partition_')}"]
+
+
+class PlanBuilder:
+    """What a check type compiles against: the table, its partition, the dialect and the shared scan."""
+
+    def __init__(
+        self, source: str, dialect: Dialect, partition: Partition | None, *, fold_joins: bool = True
+    ) -> None:
+        self.source = source
+        self.dialect = dialect
+        self.partition = partition
+        #: whether checks that need another table may join it into the scan (see :meth:`join`)
+        self.fold_joins = fold_joins
+        self.joins: dict[tuple[str, str, str], str] = {}
+        self.scan_binder = Binder()
+        self.scan_where = partition_condition(partition, self.scan_binder)
+        # SQL expression -> (alias, aggregate, how per-group values combine, wrapper); identical
+        # aggregates are computed once. ``combine`` None: not decomposable, so no grouped scan.
+        self.entries: dict[str, tuple[str, str, str | None, str]] = {}
+
+    def scan(self, aggregate: str, combine: str | None, wrapper: str = "{}") -> str:
+        """Add ``wrapper(aggregate)`` to the shared scan (once); returns its column alias.
+
+        :param combine: how per-group values combine (``count``, ``sum``, ``min``, ``max``), or ``None``.
+        """
+        expression = wrapper.format(aggregate)
+        if expression not in self.entries:
+            self.entries[expression] = (f"c{len(self.entries)}", aggregate, combine, wrapper)
+        return self.entries[expression][0]
+
+    def bind(self, value: Any) -> str:
+        """A placeholder for ``value`` in the shared scan."""
+        return self.scan_binder.bind(value)
+
+    def join(self, parent: str, field: str, column: str) -> str:
+        """Left-join ``parent``'s distinct ``field`` values to the scan on ``column``; the joined key.
+
+        The joined side has one row per value, so every row of the table stays one row and every
+        other aggregate of the scan is unchanged; the key is NULL where ``column`` has no parent. The
+        join exposes one column, ``dq_parent_key``, so the scan's unqualified columns stay the table's.
+        """
+        key = (parent, field, column)
+        if key not in self.joins:
+            self.joins[key] = f"dq_parent_{len(self.joins)}"
+        return f'{self.joins[key]}."dq_parent_key"'
+
+    def scan_source(self) -> str:
+        """The table with the scan's joins, if any."""
+        joins = "".join(
+            f' LEFT JOIN (SELECT DISTINCT {field} AS "dq_parent_key" FROM {parent}) AS {alias}'
+            f' ON {alias}."dq_parent_key" = {column}'
+            for (parent, field, column), alias in self.joins.items()
+        )
+        return self.source + joins
+
+    def query(
+        self,
+        purpose: str,
+        select: str,
+        conditions: list[str] | None = None,
+        alias: str = "",
+        then: list[str] | None = None,
+    ) -> Query:
+        """``SELECT <select> FROM <table> [AS alias] WHERE <conditions> AND <partition> AND <then>``."""
+        binder = Binder()
+        partition = partition_condition(self.partition, binder, alias)
+        everything = [*(conditions or []), *partition, *(then or [])]
+        table = f"{self.source} AS {alias}" if alias else self.source
+        return Query(purpose, f"SELECT {select} FROM {table}{where(everything)}", binder.parameters)
+
+    def user_query(self, purpose: str, sql: str, parameters: dict[str, Any]) -> Query:
+        """A custom query; ``%(partition_value)s`` is available in it when there is a partition."""
+        bound = dict(parameters)
+        if self.partition is not None and "%(partition_value)s" in sql:
+            bound.setdefault("partition_value", self.partition.value)
+        return Query(purpose, escape_percent(sql, keep=bound), bound)
 
 
 def compile_checks(
@@ -193,77 +266,35 @@ def compile_checks(
     partition: Partition | None = None,
     *,
     schema: str | None = None,
+    fold_joins: bool = True,
 ) -> Plan:
     """Compile ``checks`` on ``schema.table`` into a :class:`Plan`.
+
+    Each check's type (:mod:`airflow_sales_provider.checks.types`) says what it adds to the shared
+    scan and which query of its own it needs; this function assembles the scan.
 
     :param table: the table name (validated and quoted here).
     :param checks: validated checks from :func:`~airflow_sales_provider.checks.spec.parse_spec`.
     :param dialect: the warehouse dialect (freshness arithmetic differs).
     :param partition: optional ``column = value`` filter applied to every check on this table.
     :param schema: the table's schema, if any.
+    :param fold_joins: let ``relationships`` join their parent into the scan (one scan of the table
+        instead of one more per relationship); ``False`` gives each its own anti-join.
     """
     source = quote_qualified(schema, table, what="table")
-    scan_binder = _Binder()
-    scan_where = _partition_condition(partition, scan_binder)
-    # SQL expression -> (alias, aggregate, how per-group values combine, wrapper); identical aggregates
-    # are computed once. ``combine`` None: not decomposable, so the scan cannot be grouped (see below).
-    entries: dict[str, tuple[str, str, str | None, str]] = {}
-
-    def scan(aggregate: str, combine: str | None, wrapper: str = "{}") -> str:
-        expression = wrapper.format(aggregate)
-        if expression not in entries:
-            entries[expression] = (f"c{len(entries)}", aggregate, combine, wrapper)
-        return entries[expression][0]
-
-    age = dialect.age_seconds_sql.replace("{expr}", "{}")
+    build = PlanBuilder(source, dialect, partition, fold_joins=fold_joins)
     compiled: list[CompiledCheck] = []
     for check in checks:
-        p = check.params
         item = CompiledCheck(check)
-        column = quote_identifier(p["column"], "column") if p.get("column") else None
-        if check.type == "row_count":
-            item.scan_columns["rows"] = scan("count(*)", "count")
-        elif check.type == "not_null":
-            item.scan_columns["rows"] = scan("count(*)", "count")
-            item.scan_columns["non_null"] = scan(f"count({column})", "count")
-        elif check.type == "accepted_values":
-            placeholders = ", ".join(scan_binder.bind(v) for v in p["values"])
-            outside = f"count(CASE WHEN {column} NOT IN ({placeholders}) THEN 1 END)"
-            item.scan_columns["violations"] = scan(outside, "count")
-        elif check.type == "range":
-            if p.get("min") is not None:
-                item.scan_columns["min"] = scan(f"min({column})", "min")
-            if p.get("max") is not None:
-                item.scan_columns["max"] = scan(f"max({column})", "max")
-        elif check.type == "freshness":
-            item.scan_columns["latest"] = scan(f"max({column})", "max")
-            item.scan_columns["age_seconds"] = scan(f"max({column})", "max", age)
-        elif check.type == "expression":
-            condition = escape_percent(p["expression"])
-            item.scan_columns["violations"] = scan(f"count(CASE WHEN NOT ({condition}) THEN 1 END)", "count")
-        elif check.type in {"reconcile", "change"}:
-            function = p["function"]
-            combine = {"count": "count", "sum": "sum", "min": "min", "max": "max"}.get(function)
-            item.scan_columns["value"] = scan(aggregate_sql(function, p.get("column")), combine)
-            if check.type == "reconcile":
-                item.query = _against_query(check, p["against"], partition)
-        elif check.type == "unique":
-            item.query = _unique_query(check, source, p["columns"], partition)
-        elif check.type == "distinct_count":
-            item.query = _distinct_query(check, source, p["column"], partition)
-        elif check.type == "relationships":
-            item.query = _relationships_query(check, source, p, partition)
-        elif check.type == "sql":
-            item.query = _user_query(check.name, p["sql"], p["parameters"], partition)
-        else:  # pragma: no cover - parse_spec only lets known types through
-            raise ValueError(f"unknown check type {check.type!r}")
+        check.definition.compile(item, build)
         compiled.append(item)
 
+    source, entries = build.scan_source(), build.entries
     scan_query = None
     aliases = [alias for alias, _, _, _ in entries.values()]
     # A distinct count shares the scan by grouping it: GROUP BY the column, every aggregate per group,
     # then one outer row that combines the groups (sum of counts, min of mins...) and counts them.
-    grouped = next((c for c in compiled if c.check.type == "distinct_count"), None)
+    grouped = next((c for c in compiled if c.check.definition.groups_scan), None)
     if grouped is not None and entries and all(combine for _, _, combine, _ in entries.values()):
         key = quote_identifier(grouped.check.params["column"], "column")
         grouped.query = None
@@ -278,78 +309,21 @@ def compile_checks(
         outer.append(f"count(g) AS {grouped.scan_columns['distinct']}")
         sql = (
             "SELECT\n  " + ",\n  ".join(outer) + f"\nFROM (SELECT {key} AS g, {inner} FROM {source}"
-            f"{_where(scan_where)} GROUP BY {key}) AS grouped"
+            f"{where(build.scan_where)} GROUP BY {key}) AS grouped"
         )
-        scan_query = Query(SCAN, sql, scan_binder.parameters)
+        scan_query = Query(SCAN, sql, build.scan_binder.parameters)
     elif entries:
         select = ",\n  ".join(f"{expression} AS {alias}" for expression, (alias, *_) in entries.items())
-        sql = f"SELECT\n  {select}\nFROM {source}{_where(scan_where)}"
-        scan_query = Query(SCAN, sql, scan_binder.parameters)
+        sql = f"SELECT\n  {select}\nFROM {source}{where(build.scan_where)}"
+        scan_query = Query(SCAN, sql, build.scan_binder.parameters)
     unique_keys = None
     if dialect.unique_keys_sql and any(c.type == "unique" for c in checks):
-        unique_keys = Query("unique_keys", dialect.unique_keys_sql, {"table": source})
+        unique_keys = Query("unique_keys", dialect.unique_keys_sql, {"table": build.source})
     return Plan(
-        table=source,
+        table=build.source,
         scan=scan_query,
         scan_aliases=aliases,
         checks=compiled,
         unique_keys=unique_keys,
+        folded=bool(build.joins),
     )
-
-
-def _unique_query(check: Check, source: str, columns: list[str], partition: Partition | None) -> Query:
-    """Rows beyond the first per key (NULL keys ignored, as a UNIQUE constraint does).
-
-    One column: ``count(k) - count(DISTINCT k)``, a single sort that stays fast on high-cardinality
-    keys (a ``GROUP BY k HAVING count(*) > 1`` hash spills to disk there: 6x slower on 5 M keys).
-    Several columns: ``GROUP BY`` the key and sum the surplus of the groups with more than one row.
-    """
-    binder = _Binder()
-    conditions = _partition_condition(partition, binder)
-    if len(columns) == 1:
-        key = quote_identifier(columns[0], "column")
-        sql = f"SELECT count({key}) - count(DISTINCT {key}) FROM {source}{_where(conditions)}"
-        return Query(check.name, sql, binder.parameters)
-    keys = ", ".join(quote_identifier(c, "column") for c in columns)
-    conditions = [f"{quote_identifier(c, 'column')} IS NOT NULL" for c in columns] + conditions
-    sql = (
-        f"SELECT coalesce(sum(n - 1), 0) FROM ("
-        f"SELECT count(*) AS n FROM {source}{_where(conditions)} GROUP BY {keys} HAVING count(*) > 1"
-        f") AS duplicates"
-    )
-    return Query(check.name, sql, binder.parameters)
-
-
-def _distinct_query(check: Check, source: str, column: str, partition: Partition | None) -> Query:
-    binder = _Binder()
-    quoted = quote_identifier(column, "column")
-    conditions = [f"{quoted} IS NOT NULL", *_partition_condition(partition, binder)]
-    sql = f"SELECT count(*) FROM (SELECT {quoted} FROM {source}{_where(conditions)} GROUP BY {quoted}) AS d"
-    return Query(check.name, sql, binder.parameters)
-
-
-def _relationships_query(
-    check: Check, source: str, params: dict[str, Any], partition: Partition | None
-) -> Query:
-    binder = _Binder()
-    child = "c." + quote_identifier(params["column"], "column")
-    parent_schema, parent_table = params["to"]
-    parent = quote_qualified(parent_schema, parent_table, what="to")
-    field_ = "p." + quote_identifier(params["field"], "field")
-    conditions = [f"{child} IS NOT NULL", *_partition_condition(partition, binder, alias="c")]
-    conditions.append(f"NOT EXISTS (SELECT 1 FROM {parent} AS p WHERE {field_} = {child})")
-    return Query(check.name, f"SELECT count(*) FROM {source} AS c{_where(conditions)}", binder.parameters)
-
-
-def _against_query(check: Check, against: dict[str, Any], partition: Partition | None) -> Query:
-    if "sql" in against:
-        return _user_query(check.name, against["sql"], against.get("parameters") or {}, partition)
-    binder = _Binder()
-    schema, table = against["table"]
-    conditions: list[str] = []
-    if partition is not None and against.get("partition_column"):
-        column = quote_identifier(against["partition_column"], "partition_column")
-        conditions.append(f"{column} = {binder.bind(partition.value, 'partition_')}")
-    aggregate = aggregate_sql(against["function"], against.get("column"))
-    source = quote_qualified(schema, table, what="against.table")
-    return Query(check.name, f"SELECT {aggregate} FROM {source}{_where(conditions)}", binder.parameters)

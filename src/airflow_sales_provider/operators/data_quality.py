@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 from functools import cached_property
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-    from airflow_sales_provider.checks import CheckResult, Partition, Query
+    from airflow_sales_provider.checks import CheckResult, Partition, Plan, Query
     from airflow_sales_provider.checks.spec import Check
     from airflow_sales_provider.compat import Context
     from airflow_sales_provider.sql.dialects import Dialect
@@ -36,9 +37,9 @@ class DataQualityOperator(BaseOperator):
     """Check a table against a declarative spec; fail on ``fail`` checks, log ``warn`` checks, record history.
 
     Checks that are aggregates over the table (row counts, nulls, accepted values, ranges,
-    freshness, per-row expressions, a distinct count, the metric of ``reconcile`` and ``change``) are
-    compiled into ONE aggregate query; uniqueness (unless an enforced unique key guarantees it),
-    relationships, custom SQL and the other side of a reconciliation each get their own query. The
+    freshness, per-row expressions, relationships, a distinct count, the metric of ``reconcile`` and
+    ``change``) are compiled into ONE aggregate query; uniqueness (unless an enforced unique key
+    guarantees it), custom SQL and the other side of a reconciliation each get their own query. The
     whole spec is validated before any query runs. The results (see :data:`XCOM_KEY`) are pushed to
     XCom under ``"data_quality"`` before the task fails, and returned when it succeeds.
 
@@ -54,8 +55,9 @@ class DataQualityOperator(BaseOperator):
     :param history: ``True`` to append every result to ``data_quality_history``, or the name of the
         history table (``schema.table``); ``change`` checks read their baseline from it (templated).
     :param hook_params: extra keyword arguments for the connection's hook.
-    :param concurrent_queries: run the checks' own queries on a second connection while the shared scan
-        runs (default); ``False`` runs every query on one connection, one after another.
+    :param concurrent_queries: when a check needs a sort of the table (uniqueness), run it on a second
+        connection while the shared scan runs (default); ``False`` runs every query on one connection,
+        one after another.
     """
 
     template_fields: Sequence[str] = ("table", "checks", "partition", "conn_id", "history")
@@ -88,6 +90,7 @@ class DataQualityOperator(BaseOperator):
         self._side_conn: Any = None
         self._autocommit = False
         self._killed = False
+        self._stop_side = False
 
     # -- connection ------------------------------------------------------------------------------------
     @cached_property
@@ -253,16 +256,18 @@ class DataQualityOperator(BaseOperator):
             unique_keys = [list(row[0]) for row in self._records(plan.unique_keys) if row[0]]
         own: dict[str, Any] = {}
         errors: dict[str, str] = {}
-        pending = []
-        for item in plan.checks:
-            if item.query is None:
-                continue
-            if plan.covered_by_unique_key(item, unique_keys):
-                self.log.info("%s: guaranteed by a unique index or constraint, not counted", item.check.name)
-                own[item.check.name] = 0
-            else:
-                pending.append(item)
-        scan_row = self._scan_and_own_queries(plan.scan, pending, own, errors)
+        try:
+            scan_row = self._scan_and_own_queries(plan, unique_keys, own, errors)
+        except Exception as exc:
+            if not plan.folded or self._killed:
+                raise
+            # A parent table the scan joined is missing, say: run each relationship on its own, so
+            # the error lands on its check and the others still report.
+            self.log.warning("The scan failed (%s); again without the joined parent tables", exc)
+            plan = compile_checks(table, checks, self.dialect, partition, schema=schema, fold_joins=False)
+            own.clear()
+            errors.clear()
+            scan_row = self._scan_and_own_queries(plan, unique_keys, own, errors)
         self.results = evaluate(plan, scan_row, own, errors=errors, baselines=baselines)
         summary = summarize(table_name, partition, self.results)
         self.log.info("Data-quality results for %s:\n%s", table_name, format_table(self.results))
@@ -285,47 +290,92 @@ class DataQualityOperator(BaseOperator):
         return summary
 
     def _scan_and_own_queries(
-        self, scan: Query | None, pending: list[Any], own: dict[str, Any], errors: dict[str, str]
+        self, plan: Plan, unique_keys: list[list[str]], own: dict[str, Any], errors: dict[str, str]
     ) -> Any:
-        """The shared scan, and the checks' own queries; side by side on a second connection when allowed.
+        """The shared scan and the checks' own queries; the scan's row.
 
-        The own queries (a uniqueness sort, say) cost as much as the scan or more, and the warehouse can
-        run both at once: total time is then the longer of the two instead of their sum.
+        PostgreSQL runs the scan with parallel workers but a uniqueness sort in one process, so a
+        sort runs on a second connection beside the scan (``concurrent_queries``): the run then takes
+        about as long as the longer of the two. Both connections take the remaining own queries from
+        one queue (the sorts first on the side, the rest after the scan), so neither lane idles while
+        the other has work. Without a sort among the own queries everything runs on one connection,
+        one query after another: a second parallel query would only compete for the same cores.
         """
-        if scan is None or not pending or not self.concurrent_queries:
+        pending = []
+        for item in plan.checks:
+            if item.query is None:
+                continue
+            if plan.covered_by_unique_key(item, unique_keys):
+                self.log.info("%s: guaranteed by a unique index or constraint, not counted", item.check.name)
+                own[item.check.name] = 0
+            else:
+                pending.append(item)
+        scan = plan.scan
+        if scan is None or not self.concurrent_queries or not any(c.check.definition.sorts for c in pending):
             scan_row = self._records(scan)[0] if scan is not None else None
-            self._own_queries(pending, own, errors, None)
+            self._own_queries(collections.deque(pending), own, errors, None, from_left=True)
             return scan_row
         from concurrent.futures import ThreadPoolExecutor
 
-        self._side_conn = self._open_connection()
+        # the sorts at the left end, where the side lane takes from; the scan's lane takes from the right
+        queue = collections.deque(sorted(pending, key=lambda item: not item.check.definition.sorts))
+        if self._side_conn is None:
+            self._side_conn = self._open_connection()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dq-own-queries") as pool:
-            side = pool.submit(self._own_queries, pending, own, errors, self._side_conn)
+            side = pool.submit(self._own_queries, queue, own, errors, self._side_conn, from_left=True)
             try:
                 scan_row = self._records(scan)[0]
+                self._own_queries(queue, own, errors, None, from_left=False)
             except BaseException:
-                self._killed = True  # the side queries stop too; the scan's error is the one reported
+                self._stop_side = True  # the side lane stops too; the scan's error is the one reported
                 with contextlib.suppress(Exception):
                     self._side_conn.cancel()
                 raise
             finally:
                 side_error = side.exception()
+                self._stop_side = False
             if side_error is not None:
                 raise side_error
         return scan_row
 
     def _own_queries(
-        self, pending: list[Any], own: dict[str, Any], errors: dict[str, str], conn: Any
+        self,
+        queue: collections.deque[Any],
+        own: dict[str, Any],
+        errors: dict[str, str],
+        conn: Any,
+        *,
+        from_left: bool,
     ) -> None:
-        for item in pending:
+        """Run own queries from ``queue`` (left: the sorts first; right: the rest) until it is empty."""
+        while not self._stop_side:
             try:
-                own[item.check.name] = self._scalar(item.query, conn)
+                item = queue.popleft() if from_left else queue.pop()
+            except IndexError:
+                return
+            try:
+                own[item.check.name] = self._own_value(item, conn)
             except Exception as exc:  # the check fails with the error; the others still run
-                if self._killed:
+                if self._killed or self._stop_side:
                     raise
                 message = " ".join(str(exc).split())[:_MAX_ERROR]
                 self.log.warning("Check %s could not run: %s", item.check.name, message)
                 errors[item.check.name] = message
+
+    def _own_value(self, item: Any, conn: Any) -> Any:
+        """The own query's value; a pre-check that does not prove the good case runs the exact query."""
+        if item.confirm is None:
+            return self._scalar(item.query, conn)
+        try:
+            value = self._scalar(item.query, conn)
+        except Exception as exc:
+            if self._killed or self._stop_side:
+                raise
+            self.log.info("%s: the pre-check could not run (%s); counting exactly", item.check.name, exc)
+        else:
+            if value == 0:
+                return value
+        return self._scalar(item.confirm, conn)
 
     def _baselines(
         self, history: str, table_name: str, change: list[Check], run_id: str, partition_value: str | None

@@ -29,6 +29,9 @@ class Dialect:
     paramstyle: ClassVar[str] = "pyformat"
     #: data-quality ``unique`` checks: a catalog query for the table's enforced unique keys, or ``None``.
     unique_keys_sql: ClassVar[str | None] = None
+    #: data-quality ``unique`` on a composite key: one 64-bit hash of the key's columns (``{columns}``),
+    #: whose distinct count proves a clean key unique with one cheap sort; ``None``: count the key itself.
+    key_hash_sql: ClassVar[str | None] = None
     #: ``CREATE TEMP TABLE s (LIKE t<like_defaults>)``: keep column defaults in the staging table.
     like_defaults: ClassVar[str] = " INCLUDING DEFAULTS"
     #: an extra staging column recording load order (the "latest" row of an upsert without order_by);
@@ -66,6 +69,7 @@ class PostgresDialect(Dialect):
         "WHERE i.indrelid = to_regclass(%(table)s) AND i.indisunique AND i.indisvalid "
         "AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid"
     )
+    key_hash_sql = "hash_record_extended(ROW({columns}), 0)"  # PostgreSQL 14+
 
 
 class RedshiftDialect(Dialect):
