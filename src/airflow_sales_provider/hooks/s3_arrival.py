@@ -165,16 +165,24 @@ def list_objects_sync(
 async def list_objects_async(
     client: Any, bucket: str, prefix: str, page_size: int = LIST_PAGE_SIZE
 ) -> tuple[list[S3Object], float]:
-    """:func:`list_objects_sync` on an aiobotocore client."""
+    """:func:`list_objects_sync` on an aiobotocore client.
+
+    Calls ``list_objects_v2`` page by page itself rather than through a paginator: a waiting trigger
+    lists an (often empty) prefix every poke, and building a paginator each time is measurable when
+    hundreds of triggers share one triggerer (``benchmarks/triggerer_scale.py``).
+    """
     objects: list[S3Object] = []
     now: float | None = None
-    paginator = client.get_paginator("list_objects_v2")
-    async for page in paginator.paginate(
-        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
-    ):
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
+    while True:
+        page = await client.list_objects_v2(**request)
         if now is None:
             now = _server_time(page)
         objects.extend(S3Object.from_listing(row) for row in page.get("Contents", ()))
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            break
+        request["ContinuationToken"] = token
     return objects, now if now is not None else time.time()
 
 

@@ -165,6 +165,7 @@ class S3ArrivalTrigger(BaseTrigger):
         tracker = SettleTracker()
         failures = 0
         last_state = "nothing listed yet"
+        logged: str | None = None
         hook = self.hook
         try:
             async with hook.shared_client() as client:
@@ -191,7 +192,9 @@ class S3ArrivalTrigger(BaseTrigger):
                             exc,
                         )
                     else:
-                        self.log.info("%s: %s", where, verdict.reason)
+                        if verdict.reason != logged:  # once per state, not once per poke
+                            self.log.info("%s: %s", where, verdict.reason)
+                            logged = verdict.reason
                         if verdict.done:
                             yield TriggerEvent(
                                 {"status": "success", "xcom": await self._hand_over(hook, client, verdict)}
