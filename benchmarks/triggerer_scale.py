@@ -233,7 +233,7 @@ def measure(
         workdir / f"{side}-worker.log",
     )
     try:
-        slots = worker_child.wait_for("deferred", timeout=60 + n * 0.5)
+        slots = worker_child.wait_for("deferred", timeout=120 + n * 2.0)  # generous: a busy machine
     finally:
         worker_child.stop()
 
@@ -244,7 +244,7 @@ def measure(
     )
     try:
         imports = trig.wait_for("rss_after_imports_mib", timeout=120)
-        ready = trig.wait_for("ready", timeout=120 + n * 0.2)
+        ready = trig.wait_for("ready", timeout=120 + n * 0.5)
         proc = psutil.Process(trig.process.pid)
         cpu_start = sum(proc.cpu_times()[:2])
         rss_max = 0.0
