@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as _airflow_version
-from airflow.triggers.base import BaseTrigger, TriggerEvent  # core on both lines: triggers run there
 from packaging.version import Version
 
 AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
@@ -67,10 +66,30 @@ else:
 
 
 if TYPE_CHECKING:  # the task context type, for annotations only (import it under TYPE_CHECKING too)
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
+
     if AIRFLOW_V_3_0_PLUS:
         from airflow.sdk import Context as Context
     else:
         from airflow.utils.context import Context as Context  # type: ignore[no-redef,attr-defined,assignment]
+
+
+# Trigger classes are resolved on first use (PEP 562): ``airflow.triggers.base`` is core on both lines, but
+# importing it also loads Airflow's file, temporal and external-task triggers and pydantic serialisers,
+# which a DAG file that only imports our operators must not pay for. Only ``triggers/*.py`` use them, and
+# those modules are imported when a task defers (and by the triggerer).
+_LAZY = {"BaseTrigger": "airflow.triggers.base", "TriggerEvent": "airflow.triggers.base"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 async def aws_async_conn(hook: Any) -> Any:

@@ -561,6 +561,46 @@ class TestTriggerProcess:
         assert (entries, users, len(clients)) == (1, 3, 1), "three waiting triggers, one aiobotocore client"
         assert module._SHARED_CLIENTS == {}, "cancelled triggers closed the shared client"
 
+    def test_triggers_on_one_prefix_share_their_listings(self, s3):
+        """Five triggers waiting on the same prefix poke together and send one listing per poke, not five;
+        one of them cancelled mid-wait cancels nothing the others wait for; all see the file land."""
+        requests: list[str] = []
+
+        async def scenario() -> tuple[int, list[dict[str, Any]]]:
+            async with shared_s3_client("aws_default") as client:
+                client.meta.events.register(
+                    "before-parameter-build.s3.ListObjectsV2",
+                    lambda params, **_: requests.append(params["Prefix"]),
+                )
+                triggers = [
+                    S3ArrivalTrigger(
+                        bucket=BUCKET, prefix=PREFIX, poke_interval=0.2, deadline=time.time() + 30
+                    )
+                    for _ in range(5)
+                ]
+                tasks = [asyncio.create_task(first_event(rebuild(t))) for t in triggers]
+                await asyncio.sleep(1.3)
+                waiting_requests = len(requests)
+                tasks[0].cancel()
+                await asyncio.sleep(0.05)
+                await asyncio.to_thread(put, s3, "late.csv")
+                payloads = await asyncio.wait_for(asyncio.gather(*tasks[1:]), timeout=20)
+                return waiting_requests, payloads
+
+        waiting_requests, payloads = asyncio.run(scenario())
+        # 1.3 s at one poke per 0.2 s: about 7 rounds; five independent triggers would send about 35.
+        assert 0 < waiting_requests <= 14, f"{waiting_requests} listings for 5 triggers on one prefix"
+        assert [p["status"] for p in payloads] == ["success"] * 4
+        assert all(p["xcom"]["keys"][0]["key"] == PREFIX + "late.csv" for p in payloads)
+
+    def test_triggers_on_one_prefix_poke_at_the_same_moments_and_others_spread_out(self):
+        from airflow_sales_provider.hooks.s3_arrival import poke_phase
+
+        assert poke_phase(BUCKET, PREFIX, 5.0) == poke_phase(BUCKET, PREFIX, 5.0)
+        phases = {poke_phase(BUCKET, f"waiting/{i:04d}/", 5.0) for i in range(200)}
+        assert all(0 <= p < 5.0 for p in phases)
+        assert len(phases) == 200 and max(phases) - min(phases) > 4.0
+
     def test_unreachable_endpoint_is_retried_then_fails_without_being_a_config_error(self, monkeypatch):
         from airflow_sales_provider.sandbox._process import free_port
 

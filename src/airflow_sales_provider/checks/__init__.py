@@ -11,14 +11,12 @@ The spec's names are imported when first used: a DAG file that imports the opera
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
-from airflow_sales_provider.checks.compiler import Plan, Query, compile_checks
-from airflow_sales_provider.checks.evaluate import evaluate
-from airflow_sales_provider.checks.results import XCOM_KEY, CheckResult, format_table, summarize
-
 if TYPE_CHECKING:
+    from airflow_sales_provider.checks.compiler import Plan, Query, compile_checks
+    from airflow_sales_provider.checks.evaluate import evaluate
+    from airflow_sales_provider.checks.results import XCOM_KEY, CheckResult, format_table, summarize
     from airflow_sales_provider.checks.spec import (
         CHECK_TYPES,
         Check,
@@ -29,16 +27,35 @@ if TYPE_CHECKING:
         parse_spec,
     )
 
-#: imported from ``checks.spec`` (and with it every check type) when first used
-_FROM_SPEC = frozenset(
-    {"CHECK_TYPES", "Check", "Partition", "SpecError", "load_spec", "parse_partition", "parse_spec"}
-)
+# Where each public name lives. They are loaded on first use (PEP 562): the operator and the Slack
+# notifier read ``checks.results.XCOM_KEY`` when a DAG file imports them, which must not load the spec
+# parser and the compiler (a DAG file pays every import at every parse).
+_WHERE = {
+    "Plan": "compiler",
+    "Query": "compiler",
+    "compile_checks": "compiler",
+    "evaluate": "evaluate",
+    "XCOM_KEY": "results",
+    "CheckResult": "results",
+    "format_table": "results",
+    "summarize": "results",
+    "CHECK_TYPES": "spec",
+    "Check": "spec",
+    "Partition": "spec",
+    "SpecError": "spec",
+    "load_spec": "spec",
+    "parse_partition": "spec",
+    "parse_spec": "spec",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _FROM_SPEC:
+    module = _WHERE.get(name)
+    if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.spec"), name)
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 

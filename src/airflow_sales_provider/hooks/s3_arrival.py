@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -105,7 +106,8 @@ class S3ArrivalHook(BaseHook):
         return shared_s3_client(self.aws_conn_id)
 
     async def list_objects_async(self, client: Any, bucket: str, prefix: str) -> tuple[list[S3Object], float]:
-        return await list_objects_async(client, bucket, prefix)
+        """One listing, shared with every trigger of this event loop that asks for the same one meanwhile."""
+        return await shared_listing(client, self.aws_conn_id, bucket, prefix)
 
     async def loaded_objects_async(
         self, target_table: str, bucket: str, prefix: str
@@ -165,16 +167,24 @@ def list_objects_sync(
 async def list_objects_async(
     client: Any, bucket: str, prefix: str, page_size: int = LIST_PAGE_SIZE
 ) -> tuple[list[S3Object], float]:
-    """:func:`list_objects_sync` on an aiobotocore client."""
+    """:func:`list_objects_sync` on an aiobotocore client.
+
+    Calls ``list_objects_v2`` page by page itself rather than through a paginator: a waiting trigger
+    lists an (often empty) prefix every poke, and building a paginator each time is measurable when
+    hundreds of triggers share one triggerer (``benchmarks/triggerer_scale.py``).
+    """
     objects: list[S3Object] = []
     now: float | None = None
-    paginator = client.get_paginator("list_objects_v2")
-    async for page in paginator.paginate(
-        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
-    ):
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
+    while True:
+        page = await client.list_objects_v2(**request)
         if now is None:
             now = _server_time(page)
         objects.extend(S3Object.from_listing(row) for row in page.get("Contents", ()))
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            break
+        request["ContinuationToken"] = token
     return objects, now if now is not None else time.time()
 
 
@@ -218,6 +228,46 @@ def _is_undefined_table(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return UNDEFINED_TABLE in text or ("relation" in text and "does not exist" in text)
+
+
+# -- one listing in flight per (connection, bucket, prefix), shared by the process's triggers -------------
+_LISTINGS: dict[tuple[int, str | None, str, str], asyncio.Task[tuple[list[S3Object], float]]] = {}
+
+
+async def shared_listing(
+    client: Any, aws_conn_id: str | None, bucket: str, prefix: str
+) -> tuple[list[S3Object], float]:
+    """:func:`list_objects_async`, coalesced: callers on this event loop asking for the same connection,
+    bucket and prefix while a listing is in flight get that listing instead of sending their own.
+
+    The listing runs as its own task and each caller awaits it through :func:`asyncio.shield`, so a
+    cancelled trigger never cancels a listing others wait for. Each caller gets its own list. A listing
+    is reused only while it is in flight, so no caller sees one older than its own request.
+    """
+    key = (id(asyncio.get_running_loop()), aws_conn_id, bucket, prefix)
+    task = _LISTINGS.get(key)
+    if task is None or task.done():
+        task = asyncio.ensure_future(list_objects_async(client, bucket, prefix))
+        _LISTINGS[key] = task
+
+        def forget(done: asyncio.Task[Any], key: tuple[int, str | None, str, str] = key) -> None:
+            if _LISTINGS.get(key) is done:
+                del _LISTINGS[key]
+            if not done.cancelled():
+                done.exception()  # retrieved: an error nobody awaited any more is not logged as lost
+
+        task.add_done_callback(forget)
+    objects, now = await asyncio.shield(task)
+    return list(objects), now
+
+
+def poke_phase(bucket: str, prefix: str, poke_interval: float) -> float:
+    """Where in each ``poke_interval`` the triggers of one prefix poke (seconds, on the loop's clock).
+
+    Triggers waiting on the same prefix poke at the same moments, so their listings coalesce
+    (:func:`shared_listing`); different prefixes are spread over the interval instead of all at once.
+    """
+    return (zlib.crc32(f"{bucket}/{prefix}".encode()) / 2**32) * poke_interval
 
 
 # -- one aiobotocore client per connection, shared by the process's triggers -----------------------------

@@ -40,7 +40,6 @@ from airflow_sales_provider.compat import (
 from airflow_sales_provider.hooks.s3_arrival import S3ArrivalHook
 from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE, ledger_identifier
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
-from airflow_sales_provider.triggers.s3_arrival import S3ArrivalTrigger
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -228,6 +227,8 @@ class S3ArrivalSensor(BaseSensorOperator):
         if not self.deferrable:
             self._first_look = verdict  # Airflow's loop starts from it instead of listing again
             return super().execute(context)
+        from airflow_sales_provider.triggers.s3_arrival import S3ArrivalTrigger  # a DAG file never needs it
+
         self.log.info("Deferring: %s", verdict.reason)
         self.defer(
             trigger=S3ArrivalTrigger(

@@ -33,6 +33,7 @@ from airflow_sales_provider.hooks.s3_arrival import (
     config_error_from,
     list_objects_async,
     list_objects_sync,
+    poke_phase,
     read_loaded_objects,
     shared_s3_client,
 )
@@ -165,6 +166,7 @@ class S3ArrivalTrigger(BaseTrigger):
         tracker = SettleTracker()
         failures = 0
         last_state = "nothing listed yet"
+        logged: str | None = None
         hook = self.hook
         try:
             async with hook.shared_client() as client:
@@ -191,7 +193,9 @@ class S3ArrivalTrigger(BaseTrigger):
                             exc,
                         )
                     else:
-                        self.log.info("%s: %s", where, verdict.reason)
+                        if verdict.reason != logged:  # once per state, not once per poke
+                            self.log.info("%s: %s", where, verdict.reason)
+                            logged = verdict.reason
                         if verdict.done:
                             yield TriggerEvent(
                                 {"status": "success", "xcom": await self._hand_over(hook, client, verdict)}
@@ -207,9 +211,9 @@ class S3ArrivalTrigger(BaseTrigger):
                             }
                         )
                         return
-                    sleep_for = (
-                        self.poke_interval if remaining is None else min(self.poke_interval, remaining)
-                    )
+                    sleep_for = self._until_next_poke()
+                    if remaining is not None:
+                        sleep_for = min(sleep_for, remaining)
                     await asyncio.sleep(max(sleep_for, 0.0))
         except Exception as exc:  # building the client failed (unknown connection, bad credentials config)
             config_error = config_error_from(exc, self.bucket, self.prefix, self.aws_conn_id)
@@ -239,6 +243,17 @@ class S3ArrivalTrigger(BaseTrigger):
             "Wrote the manifest of %s keys to s3://%s/%s", len(objects), self.bucket, self.manifest_key
         )
         return manifest_xcom(self.bucket, self.prefix, self.manifest_key, len(objects))
+
+    def _until_next_poke(self) -> float:
+        """Seconds to this prefix's next poke moment: at most ``poke_interval``, and the same moments for
+        every trigger on the same prefix, so their listings coalesce (``hooks.s3_arrival.shared_listing``).
+        """
+        interval = float(self.poke_interval)
+        if interval <= 0:
+            return 0.0
+        phase = poke_phase(self.bucket, self.prefix, interval)
+        wait = interval - ((asyncio.get_running_loop().time() - phase) % interval)
+        return wait if wait > 1e-3 else interval
 
     def _remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.time()
