@@ -44,9 +44,10 @@ def sequential_child() -> dict[str, Any]:
     """In the child: the three days one after another with dag.test(); timings and this process's VmHWM."""
     from airflow_sales_provider.sandbox import sales_data
 
-    demo.install_dag(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]))
+    dags_folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    demo.install_dag(dags_folder)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
-    dag = demo.load_dag()
+    dag = demo.load_dag(dags_folder)
     slot_seconds = 0.0
     states = []
     started = time.monotonic()

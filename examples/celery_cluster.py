@@ -281,10 +281,9 @@ class CeleryCluster:
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 # Runs come from the REST API only; no interval of the daily schedule is run by itself.
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-                # A dead worker's task is failed (and retried) 20 s after its last heartbeat, not 5 min.
-                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+                # A dead worker's task is failed (and retried) 45 s after its last heartbeat, not 5 min.
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "45",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
                 # A dead triggerer's triggers move to a live one 10 s after its last heartbeat.
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
@@ -298,6 +297,8 @@ class CeleryCluster:
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__BASE_URL": url,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+                # Task processes wait longer for a busy API server before a call counts as failed.
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
                 "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
                 "SALES_CLUSTER_HOSTNAME": "control.sales.test",
             }
@@ -426,7 +427,7 @@ class ApiClient:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.url}{path}", data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=60) as response:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
@@ -453,8 +454,15 @@ class ApiClient:
     def run_state(self, dag_id: str, run_id: str) -> str:
         return str(self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"])
 
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return list(self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"])
+    def run_states(self, dag_id: str) -> dict[str, str]:
+        """Every run of the DAG and its state, in one request."""
+        runs = self.get(f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+        return {str(run["dag_run_id"]): str(run["state"]) for run in runs}
+
+    def task_instances(self, dag_id: str, run_id: str = "~") -> list[dict[str, Any]]:
+        """The run's task instances (``~``: of every run, in one request)."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100"
+        return list(self.get(path)["task_instances"])
 
     def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries"

@@ -129,10 +129,10 @@ def migrate_metadata_db(clock: Clock) -> None:
     marker.touch()
 
 
-def load_dag() -> Any:
+def load_dag(dags_folder: Path = DAGS_FOLDER) -> Any:
     import importlib.util
 
-    path = DAGS_FOLDER / DAG_FILE.name
+    path = dags_folder / DAG_FILE.name
     spec = importlib.util.spec_from_file_location("demo_daily_sales_pipeline", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

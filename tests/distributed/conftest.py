@@ -90,7 +90,10 @@ def wait_for(
     deadline = time.monotonic() + timeout
     while True:
         cluster.check_alive(expect_dead=tuple(cluster.dead))
-        value = condition()
+        try:
+            value = condition()
+        except OSError:  # the API server too busy to answer in time: ask again
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
@@ -100,6 +103,22 @@ def wait_for(
 
 def _tis(cluster: Any, run_id: str) -> dict[str, dict[str, Any]]:
     return {ti["task_id"]: ti for ti in cluster.api.task_instances(DAG_ID, run_id)}
+
+
+def task_log(home: Path, run_id: str, task_id: str, pattern: str = "attempt=*.log*") -> str:
+    """The task's log files under the cluster's Airflow home (``pattern`` picks the tries / trigger logs)."""
+    folder = home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
+    return "\n".join(p.read_text(errors="replace") for p in sorted(folder.glob(pattern)))
+
+
+def trigger_log(home: Path, run_id: str, task_id: str) -> str:
+    """What the triggerer(s) logged for the task's trigger (Airflow writes it beside the task's log)."""
+    return task_log(home, run_id, task_id, "attempt=*.log.trigger.*.log")
+
+
+def _task(cluster: Any, task_id: str) -> dict[str, dict[str, Any]]:
+    """``task_id``'s task instance in every run, by run id (one request)."""
+    return {ti["dag_run_id"]: ti for ti in cluster.api.task_instances(DAG_ID) if ti["task_id"] == task_id}
 
 
 def _active_copy(sandbox: Any) -> tuple[int, int, str] | None:
@@ -164,25 +183,36 @@ def celery_pipeline() -> Iterator[CeleryRuns]:
             # 1. Every sensor is waiting in the triggerer (no file has landed): SIGKILL the triggerer and
             #    start another; the files land only then, so the new triggerer must finish the waits.
             def sensors_deferred() -> dict[str, dict[str, Any]] | None:
-                tis = {run_id: _tis(cluster, run_id)["wait_for_files"] for run_id in run_ids.values()}
-                return tis if all(ti["state"] == "deferred" for ti in tis.values()) else None
+                tis = _task(cluster, "wait_for_files")
+                deferred = len(tis) == 3 and all(ti["state"] == "deferred" for ti in tis.values())
+                return tis if deferred else None
 
-            state.deferred_sensors = wait_for("the three sensors to defer", sensors_deferred, 600, cluster)
+            state.deferred_sensors = wait_for(
+                "the three sensors to defer", sensors_deferred, 900, cluster, every=3
+            )
+            wait_for(
+                "the triggerer to run the three triggers",
+                lambda: all(
+                    f"{run_id}/wait_for_files" in trigger_log(cluster.home, run_id, "wait_for_files")
+                    for run_id in run_ids.values()
+                ),
+                300,
+                cluster,
+            )
             cluster.components["triggerer"].kill(signal.SIGKILL)
             cluster.components["triggerer"].start()
             sales_data.upload(sandbox, config, files)
 
             # 2. A worker is SIGKILLed while its load is inside COPY (the download is slowed to make it last).
             copy = wait_for(
-                "a COPY into the staging table", lambda: _active_copy(sandbox), 600, cluster, every=0.1
+                "a COPY into the staging table", lambda: _active_copy(sandbox), 900, cluster, every=0.1
             )
             victim = _worker_owning_port(cluster, copy[1])
             assert victim is not None, f"no worker holds the warehouse connection of {copy}"
             state.killed_loads = [
                 run_id
-                for run_id in run_ids.values()
-                if (ti := _tis(cluster, run_id)["load_staging"])["state"] == "running"
-                and ti["hostname"] == cluster.worker_hostname(victim)
+                for run_id, ti in _task(cluster, "load_staging").items()
+                if ti["state"] == "running" and ti["hostname"] == cluster.worker_hostname(victim)
             ]
             cluster.components[victim].kill(signal.SIGKILL)
             cluster.dead.add(victim)
@@ -197,10 +227,11 @@ def celery_pipeline() -> Iterator[CeleryRuns]:
             state.redis_outage = (outage_start, time.monotonic() - started)
 
             def finished() -> bool:
-                state.states = {run_id: cluster.api.run_state(DAG_ID, run_id) for run_id in run_ids.values()}
+                every_run = cluster.api.run_states(DAG_ID)
+                state.states = {run_id: every_run.get(run_id, "missing") for run_id in run_ids.values()}
                 return all(s in ("success", "failed") for s in state.states.values())
 
-            wait_for("the three runs to finish", finished, 1200, cluster, every=3)
+            wait_for("the three runs to finish", finished, 1500, cluster, every=5)
             timings["runs"] = time.monotonic() - started - timings["start"]
             for run_id in run_ids.values():
                 state.task_instances[run_id] = _tis(cluster, run_id)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.distributed.conftest import DAG_ID, ENV
+from tests.distributed.conftest import ENV, task_log, trigger_log
 from tests.system.sales_oracle import expected
 
 pytestmark = [pytest.mark.distributed, pytest.mark.system, pytest.mark.timeout(2400)]
@@ -35,14 +35,12 @@ def _query(runs, sql: str, *params):
     return rows
 
 
-def _task_log(runs, run_id: str, task_id: str, pattern: str = "attempt=*.log*") -> str:
-    folder = runs.logs.parent / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
-    return "\n".join(p.read_text(errors="replace") for p in sorted(folder.glob(pattern)))
+def _task_log(runs, run_id: str, task_id: str) -> str:
+    return task_log(runs.logs.parent, run_id, task_id)
 
 
 def _trigger_log(runs, run_id: str, task_id: str) -> str:
-    """What the triggerer(s) logged for the task's trigger (Airflow writes it beside the task's log)."""
-    return _task_log(runs, run_id, task_id, "attempt=*.log.trigger.*.log")
+    return trigger_log(runs.logs.parent, run_id, task_id)
 
 
 def test_every_run_succeeds(celery_pipeline):
