@@ -46,13 +46,19 @@ def wait_for_runs(
     states: dict[str, str] = {}
     while time.monotonic() < deadline and not stop.is_set():
         cluster.check_alive()
-        for run_id, day in run_ids.items():
-            for ti in cluster.api.task_instances(demo.DAG_ID, run_id):
-                if ti["state"] in ("success", "failed", "deferred") and (run_id, ti["task_id"]) not in seen:
-                    if ti["state"] != "deferred":
-                        seen.add((run_id, ti["task_id"]))
-                    clock.say(f"  {day} {ti['task_id']:<18} {ti['state']:<8} on {ti['hostname']}")
-            states[run_id] = cluster.api.run_state(demo.DAG_ID, run_id)
+        try:
+            task_instances = cluster.api.task_instances(demo.DAG_ID)  # every run's, one request
+            every_run = cluster.api.run_states(demo.DAG_ID)
+        except OSError:  # the API server too busy to answer in time: ask again
+            stop.wait(2)
+            continue
+        for ti in task_instances:
+            run_id, day = ti["dag_run_id"], run_ids.get(ti["dag_run_id"], "")
+            key = (run_id, f"{ti['task_id']}:{ti['state']}:{ti['try_number']}")
+            if ti["state"] in ("success", "failed", "deferred") and key not in seen:
+                seen.add(key)
+                clock.say(f"  {day} {ti['task_id']:<18} {ti['state']:<8} on {ti['hostname']}")
+        states = {run_id: every_run.get(run_id, "missing") for run_id in run_ids}
         if all(state in ("success", "failed") for state in states.values()):
             return states
         clock.busy(f"{sum(s == 'success' for s in states.values())} of 3 runs done")
