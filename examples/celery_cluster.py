@@ -321,7 +321,7 @@ class CeleryCluster:
         self._jwt_secret = secrets.token_urlsafe(32)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
-    def start(self, timeout: float = 240) -> None:
+    def start(self, timeout: float = 600) -> None:
         self._write_home()
         self.redis.start()
         self.database.create()
