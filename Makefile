@@ -4,7 +4,7 @@ AIRFLOW3 ?= apache-airflow>=3.0,<4
 AIRFLOW2 ?= apache-airflow==2.10.5
 LINES ?= af3 af2 mwaa306 mwaa2103
 # Optional integrations tested on the Airflow 3 line; Airflow 2 runs the "not installed" paths.
-AF3_EXTRAS ?= apache-airflow-providers-openlineage -e ".[jobs,databricks]"
+AF3_EXTRAS ?= apache-airflow-providers-openlineage -e ".[jobs,databricks,distributed]"
 PYTEST_ARGS ?=
 
 VENV := .venv
@@ -13,11 +13,12 @@ RELEASE := $(VENV)/release
 # uv never downloads a Python of its own: the virtualenvs use the machine's interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help demo demo-ui test bench dist clean venvs docs plugins-zip release-requirements
+.PHONY: help demo demo-ui demo-distributed test bench dist clean venvs docs plugins-zip release-requirements
 
 help:
 	@echo "make demo   run the main pipeline end to end against the local sandbox"
 	@echo "make demo-ui  the demo, then Airflow's UI on http://127.0.0.1:$(PORT) until Ctrl-C (docs/demo.md)"
+	@echo "make demo-distributed  the pipeline's days on CeleryExecutor as MWAA runs it (docs/distributed.md)"
 	@echo "make test   ruff, mypy and pytest on every Airflow line in LINES (docs/development.md)"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make dist   build the wheel and sdist into dist/, twine-check them, render deploy/mwaa's requirements"
@@ -94,7 +95,16 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
-test-af3: | $(CHROMIUM)
+# tests/distributed (af3 line) and make demo-distributed start a private redis-server (Celery's broker).
+REDIS_SERVER := /usr/bin/redis-server
+test-af3: | $(CHROMIUM) $(REDIS_SERVER)
+$(REDIS_SERVER):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server
+
+# make demo-distributed: three days at once on a local CeleryExecutor cluster (docs/distributed.md).
+demo-distributed: $(VENV)/af3/.installed | $(REDIS_SERVER)
+	SALES_AIRFLOW_LINE=af3 $(VENV)/af3/bin/python examples/demo_distributed.py
 
 bench: $(VENV)/af3/.installed
 	@for script in benchmarks/*.py; do \

@@ -102,12 +102,12 @@ def airflow_environment(sandbox: Any) -> dict[str, str]:
     return env
 
 
-def install_dag() -> None:
+def install_dag(dags_folder: Path = DAGS_FOLDER) -> None:
     """Only the pipeline in the demo's dags folder: Airflow 3's dag.test() parses the whole folder per run."""
-    shutil.rmtree(DAGS_FOLDER, ignore_errors=True)
-    (DAGS_FOLDER / "sql").mkdir(parents=True)
-    shutil.copy(DAG_FILE, DAGS_FOLDER / DAG_FILE.name)
-    shutil.copytree(DAG_FILE.parent / "sql" / "daily_sales", DAGS_FOLDER / "sql" / "daily_sales")
+    shutil.rmtree(dags_folder, ignore_errors=True)
+    (dags_folder / "sql").mkdir(parents=True)
+    shutil.copy(DAG_FILE, dags_folder / DAG_FILE.name)
+    shutil.copytree(DAG_FILE.parent / "sql" / "daily_sales", dags_folder / "sql" / "daily_sales")
 
 
 def migrate_metadata_db(clock: Clock) -> None:
@@ -129,10 +129,10 @@ def migrate_metadata_db(clock: Clock) -> None:
     marker.touch()
 
 
-def load_dag() -> Any:
+def load_dag(dags_folder: Path = DAGS_FOLDER) -> Any:
     import importlib.util
 
-    path = DAGS_FOLDER / DAG_FILE.name
+    path = dags_folder / DAG_FILE.name
     spec = importlib.util.spec_from_file_location("demo_daily_sales_pipeline", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -293,3 +293,35 @@ class TestMotoServices:
         sandbox.boto3_client("s3").create_bucket(Bucket="to-forget")
         sandbox.reset_aws()
         assert sandbox.boto3_client("s3").list_buckets()["Buckets"] == []
+
+
+class TestSlowObjects:
+    """Fault tests slow a download so that a load stays inside its COPY (sandbox/slow_objects.py)."""
+
+    def test_objects_under_the_prefix_stream_at_the_rate_and_others_do_not(self, sandbox):
+        s3 = sandbox.boto3_client("s3")
+        s3.create_bucket(Bucket="slow")
+        s3.put_object(Bucket="slow", Key="daily/a.csv", Body=b"x" * 400)
+        s3.put_object(Bucket="slow", Key="reference/b.csv", Body=b"y" * 400)
+        sandbox.moto.set_slow_objects({"slow/daily/": 400})
+        try:
+            started = time.monotonic()
+            assert s3.get_object(Bucket="slow", Key="daily/a.csv")["Body"].read() == b"x" * 400
+            slowed = time.monotonic() - started
+            started = time.monotonic()
+            assert s3.get_object(Bucket="slow", Key="reference/b.csv")["Body"].read() == b"y" * 400
+            other = time.monotonic() - started
+            listing = s3.list_objects_v2(Bucket="slow", Prefix="daily/")["KeyCount"]
+        finally:
+            sandbox.moto.set_slow_objects({})
+        assert slowed >= 0.9, slowed  # 400 bytes at 400 bytes per second
+        assert other < slowed
+        assert listing == 1
+        started = time.monotonic()
+        s3.get_object(Bucket="slow", Key="daily/a.csv")["Body"].read()
+        assert time.monotonic() - started < slowed  # cleared: full speed again
+
+    def test_a_bad_rule_is_refused(self, sandbox):
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            sandbox.moto.set_slow_objects({"slow/": 0})
+        assert raised.value.code == 400

@@ -131,6 +131,16 @@ class MotoServer:
         """
         self._post("/moto-api/sales/job-outcomes", {"glue": glue or {}, "emr": emr or {}})
 
+    def set_slow_objects(self, rules: dict[str, float]) -> None:
+        """Make GETs of objects under ``bucket/prefix`` stream at ``bytes_per_second`` (fault tests).
+
+        ``{"sales-raw/daily/": 200}`` keeps a ``COPY`` of a small file running for seconds; ``{}`` (or
+        ``reset()``) restores full speed. Needs the Athena engine's endpoint (``athena_engine=True``).
+        """
+        if not self.athena_engine:
+            raise SandboxError("slow objects need the sandbox's own endpoint (athena_engine=True)")
+        self._post("/moto-api/sales/slow-objects", {"rules": rules})
+
     def _post(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(
             f"{self.endpoint_url}{path}",

@@ -1,7 +1,8 @@
 """The sandbox's AWS endpoint with the Athena engine: moto's server app behind a small WSGI router.
 
 ``python -m airflow_sales_provider.sandbox.athena.server -H 127.0.0.1 -p PORT`` serves moto exactly as
-``python -m moto.server`` does, except that the query half of Athena's API (``AmazonAthena.*`` targets
+``python -m moto.server`` does (plus :mod:`~airflow_sales_provider.sandbox.slow_objects`' slow downloads
+for fault tests), except that the query half of Athena's API (``AmazonAthena.*`` targets
 listed in :data:`AthenaApi.HANDLED`) is answered by the engine. The engine runs in this process; it
 reads Glue, S3 and workgroups through this same endpoint with boto3, as any AWS client would.
 """
@@ -24,6 +25,8 @@ from airflow_sales_provider.sandbox.athena.catalog import Catalog
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+
+    from airflow_sales_provider.sandbox.slow_objects import SlowObjects
 
 log = logging.getLogger("airflow_sales_provider.sandbox.athena")
 _REGION_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
@@ -147,14 +150,16 @@ def _warm_up(clients: Clients) -> None:
         clients(service, "us-east-1")
 
 
-def build_app(endpoint_url: str, scratch: Path) -> AthenaRouter:
+def build_app(endpoint_url: str, scratch: Path) -> SlowObjects:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from airflow_sales_provider.sandbox.slow_objects import SlowObjects
 
     clients = Clients(endpoint_url)
     threading.Thread(target=_warm_up, args=(clients,), name="athena-warm-up", daemon=True).start()
     api = AthenaApi(clients, lambda region: Catalog(lambda service: clients(service, region)), scratch)
     moto_app = DomainDispatcherApplication(create_backend_app)
-    return AthenaRouter(moto_app, api)
+    return SlowObjects(AthenaRouter(moto_app, api))
 
 
 def main(argv: list[str] | None = None) -> None:
