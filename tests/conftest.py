@@ -48,6 +48,17 @@ import pytest  # noqa: E402
 pytest_plugins = ["tests.aws_calls"]
 
 
+RELEASE_DIRS = (REPO / "tests" / "release", REPO / "tests" / "deploy")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Marks the release path's tests ``release``: ``make test`` runs them in a session of their own
+    (``make test-release``), beside the lines, except the one that checks the MWAA policy against the
+    AWS calls the session's other tests made (``after_aws_calls``), which stays in the first line's."""
+    if item.path.is_relative_to(RELEASE_DIRS[0]) or item.path.is_relative_to(RELEASE_DIRS[1]):
+        item.add_marker("release")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``make test`` runs the example pipelines' system tests (``example_pipeline`` marker) on the lines
     in ``SALES_EXAMPLE_LINES`` only (its ``EXAMPLE_LINES``, default af3 and af2: the newest and the
