@@ -13,7 +13,7 @@ RELEASE := $(VENV)/release
 # uv never downloads a Python of its own: the virtualenvs use the machine's interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help demo demo-ui demo-distributed test bench dist clean venvs docs plugins-zip release-requirements
+.PHONY: help demo demo-ui demo-distributed test test-lines test-release bench dist clean venvs docs plugins-zip release-requirements
 
 help:
 	@echo "make demo   run the main pipeline end to end against the local sandbox"
@@ -50,26 +50,52 @@ $(VENV)/%/.installed: pyproject.toml | $(UV)
 venvs: $(foreach line,$(LINES),$(VENV)/$(line)/.installed)
 
 # Checks that do not depend on the Airflow line run once, on ONCE_LINE: ruff (it reads no installed
-# package) and tests/deploy (resolving the built wheel under each MWAA version's pins). mypy runs on the
-# newest and the oldest Airflow API it types against; the MWAA lines' APIs lie between the two, and the
-# whole suite runs on them, importing every module.
+# package) and the release session (below). mypy runs on the newest and the oldest Airflow API it types
+# against; the MWAA lines' APIs lie between the two, and the whole suite runs on them, importing every
+# module.
 ONCE_LINE ?= $(firstword $(LINES))
 comma := ,
 MYPY_LINES ?= af3 af2
 
-test: docs $(addprefix test-,$(LINES))
+# make test runs TEST_JOBS pytest sessions at a time: one per line (its own Airflow home, its own sandbox
+# on free loopback ports), and the release session. Much of a session's time is spent waiting on
+# servers, DAG runs and subprocesses, so two at once pay even on 2 cores. Longest first, so that the
+# short ones fill in at the end. --output-sync prints each session's output in one piece when it ends;
+# the first failure fails make test (make -k test lets the others finish first).
+TEST_JOBS ?= 2
+TEST_SESSIONS = $(addprefix test-,$(filter $(LINES),af3 mwaa306)) $(if $(ONCE_LINE),test-release) \
+	$(addprefix test-,$(filter-out af3 mwaa306,$(LINES)))
 
-# tests/release plays the release (private index, fresh virtualenvs, plugins.zip) once, on ONCE_LINE, for
-# every Airflow line in RELEASE_LINES: each one's constraints are that line's installed environment.
+test: docs
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-lines
+
+test-lines: $(TEST_SESSIONS)
+
+# The release session: tests/deploy (the wheel resolved under each MWAA version's pins) and tests/release
+# (private index, fresh virtualenvs, plugins.zip, the MWAA kit), pytest marker "release", run once with
+# ONCE_LINE's environment, for every Airflow line in RELEASE_LINES: each one's constraints are that
+# line's installed environment. Its own Airflow home (.airflow/release). The check of the MWAA policy
+# against the AWS calls the suite made (after_aws_calls) runs in ONCE_LINE's own session instead.
 RELEASE_LINES ?= $(filter af3 af2,$(LINES))
-test-$(ONCE_LINE): $(RELEASE)/.installed $(foreach line,$(RELEASE_LINES),$(VENV)/$(line)/.installed)
+test-release: $(VENV)/$(ONCE_LINE)/.installed $(RELEASE)/.installed \
+		$(foreach line,$(RELEASE_LINES),$(VENV)/$(line)/.installed)
+	@echo "=== release session on $(ONCE_LINE) (started $$(date -u +%H:%M:%S)): tests/deploy, tests/release ==="
+	SALES_AIRFLOW_LINE=release SALES_RELEASE_LINES="$(RELEASE_LINES)" $(VENV)/$(ONCE_LINE)/bin/python -m pytest \
+		tests/deploy tests/release -m "release and not after_aws_calls" $(PYTEST_ARGS)
+
+# The example pipelines' DAGs other than the daily sales ETL (Glue + EMR, Sparkify, Databricks; pytest
+# marker example_pipeline) run on these lines only; the MWAA lines run the daily sales pipeline and
+# every other test (docs/development.md).
+EXAMPLE_LINES ?= af3 af2
 
 test-%: $(VENV)/%/.installed
-	@echo "=== Airflow line $*: $(if $(filter $*,$(ONCE_LINE)),ruff$(comma) )$(if $(filter $*,$(MYPY_LINES)),mypy$(comma) )pytest ==="
+	@echo "=== Airflow line $* (started $$(date -u +%H:%M:%S)): $(if $(filter $*,$(ONCE_LINE)),ruff$(comma) )$(if $(filter $*,$(MYPY_LINES)),mypy$(comma) )pytest ==="
 	$(if $(filter $*,$(ONCE_LINE)),$(VENV)/$*/bin/ruff check src tests examples benchmarks deploy)
-	$(if $(filter $*,$(MYPY_LINES)),$(VENV)/$*/bin/mypy)
-	SALES_AIRFLOW_LINE=$* SALES_RELEASE_LINES="$(RELEASE_LINES)" $(VENV)/$*/bin/python -m pytest \
-		$(if $(filter $*,$(ONCE_LINE)),,--ignore=tests/deploy --ignore=tests/release) $(PYTEST_ARGS)
+	$(if $(filter $*,$(MYPY_LINES)),$(VENV)/$*/bin/mypy --cache-dir .mypy_cache/$*)
+	SALES_AIRFLOW_LINE=$* SALES_RELEASE_LINES="$(RELEASE_LINES)" SALES_EXAMPLE_LINES="$(EXAMPLE_LINES)" \
+		$(VENV)/$*/bin/python -m pytest \
+		$(if $(filter $*,$(ONCE_LINE)),-m "not release or after_aws_calls",--ignore=tests/deploy --ignore=tests/release) \
+		$(PYTEST_ARGS)
 
 # Regenerate an MWAA line's constraints: Airflow + MWAA's pins + the packages this provider needs that
 # MWAA's table does not list, resolved as PyPI stood the hour that Airflow version was published.

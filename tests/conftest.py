@@ -25,6 +25,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME}/airflow.db"
 os.environ.setdefault("AIRFLOW__WEBSERVER__BASE_URL", "http://airflow.example.test")
 os.environ.setdefault("AIRFLOW__API__BASE_URL", "http://airflow.example.test")
+# Airflow 3 keeps bundle files under the temp dir by default, shared by every Airflow on the machine;
+# make test runs two lines at once, so each line keeps its own.
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"] = str(AIRFLOW_HOME / "dag_bundles")
 os.environ["AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP"] = r"(airflow|airflow_sales_provider)\..*"
 AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
 
@@ -43,6 +46,36 @@ import pytest  # noqa: E402
 
 # Records the AWS API calls our code makes, for the MWAA IAM policy test (tests/release/test_mwaa_kit.py).
 pytest_plugins = ["tests.aws_calls"]
+
+
+RELEASE_DIRS = (REPO / "tests" / "release", REPO / "tests" / "deploy")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Marks the release path's tests ``release``: ``make test`` runs them in a session of their own
+    (``make test-release``), beside the lines, except the one that checks the MWAA policy against the
+    AWS calls the session's other tests made (``after_aws_calls``), which stays in the first line's."""
+    if item.path.is_relative_to(RELEASE_DIRS[0]) or item.path.is_relative_to(RELEASE_DIRS[1]):
+        item.add_marker("release")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``make test`` runs the example pipelines' system tests (``example_pipeline`` marker) on the lines
+    in ``SALES_EXAMPLE_LINES`` only (its ``EXAMPLE_LINES``, default af3 and af2: the newest and the
+    oldest Airflow API). The MWAA lines run the daily sales pipeline and every other test; the examples'
+    operators are the official providers', which the af lines already exercise. Run outside make (the
+    variable unset), every line runs them."""
+    example_lines = os.environ.get("SALES_EXAMPLE_LINES")
+    if example_lines is None or LINE in example_lines.split():
+        return
+    skip = pytest.mark.skip(
+        reason="example pipeline (Glue + EMR, Sparkify, Databricks): make test runs these DAGs on "
+        f"EXAMPLE_LINES ({example_lines}) only, to keep make test in its time budget; {LINE} runs the daily "
+        "sales pipeline and every component test"
+    )
+    for item in items:
+        if item.get_closest_marker("example_pipeline"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

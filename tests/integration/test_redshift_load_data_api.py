@@ -4,7 +4,7 @@ moto's redshift-data keeps every statement STARTED until it is cancelled and has
 BatchExecuteStatement, so these tests cover what it can show: a retry re-attaches to the statement an
 earlier try submitted (no second submission), the trigger polls it from the triggerer without blocking,
 ``on_kill`` cancels it, and an aborted statement fails the task with its id. The batch SQL itself is
-checked exactly and parsed with sqlglot in ``tests/unit/test_load_sql.py``.
+checked exactly and parsed with sqlglot in ``tests/unit/sql/test_load.py``.
 """
 
 from __future__ import annotations

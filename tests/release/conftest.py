@@ -8,6 +8,7 @@ Airflow's constraints file for that Airflow version, which this machine cannot d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -228,7 +229,13 @@ def migrated_database(python: Path, line: str, home: Path, env: dict[str, str]) 
     version = run([python, "-c", "import airflow; print(airflow.__version__)"], check=True).stdout.strip()
     line_home = REPO / ".airflow" / line
     if (line_home / f".migrated-{version}").exists():
-        shutil.copy(line_home / "airflow.db", home / "airflow.db")
+        # SQLite's backup API, not a file copy: make test runs that line's tests at the same time, and
+        # a copy taken while they write could be torn.
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(line_home / "airflow.db")) as source:
+            with contextlib.closing(sqlite3.connect(home / "airflow.db")) as copy:
+                source.backup(copy)
         return
     migrate = run([python.parent / "airflow", "db", "migrate"], env=env)
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr

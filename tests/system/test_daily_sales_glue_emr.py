@@ -22,7 +22,7 @@ import pytest
 
 from tests.system.dagrun import run_dag
 
-pytestmark = [pytest.mark.system, pytest.mark.integration]
+pytestmark = [pytest.mark.system, pytest.mark.integration, pytest.mark.example_pipeline]
 
 DAG_ID, FILE = "daily_sales_glue_emr", "daily_sales_glue_emr.py"
 JOBS = Path(__file__).resolve().parents[2] / "examples" / "jobs"

@@ -16,7 +16,7 @@ pytest.importorskip(
     reason="the databricks provider ([databricks] extra) is not installed on this Airflow line",
 )
 
-pytestmark = [pytest.mark.system, pytest.mark.integration]
+pytestmark = [pytest.mark.system, pytest.mark.integration, pytest.mark.example_pipeline]
 
 DAG_ID, FILE = "databricks_notebook_daily", "databricks_notebook_daily.py"
 CONFIG = {"notebook_path": "/Repos/sales/daily_sales", "cluster_id": "0301-123456-abcde123"}

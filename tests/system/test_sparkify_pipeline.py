@@ -15,7 +15,7 @@ import pytest
 from airflow_sales_provider.compat import AIRFLOW_V_3_0_PLUS
 from tests.system.dagrun import run_dag
 
-pytestmark = [pytest.mark.system, pytest.mark.integration]
+pytestmark = [pytest.mark.system, pytest.mark.integration, pytest.mark.example_pipeline]
 
 BUCKET = "sparkify-data"
 DAYS = [datetime(2024, 3, 1, tzinfo=timezone.utc) + timedelta(days=n) for n in range(3)]

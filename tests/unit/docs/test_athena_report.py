@@ -8,7 +8,7 @@ from pathlib import Path
 from airflow_sales_provider.operators.athena_report import AthenaReportOperator
 from tests.doc_snippets import assert_page_includes
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "athena-report.md"
 
 

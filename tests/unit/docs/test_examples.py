@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 INCLUDE = re.compile(r"<!-- include: (\S+) (\S+) -->\n```python\n(.*?)\n```", re.S)
 PAGES = {
     "example-daily-sales-glue-emr.md": ["howto_daily_sales_glue_emr_glue", "howto_daily_sales_glue_emr_emr"],

@@ -15,7 +15,7 @@ import sqlglot
 
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError, quote_identifier
 
-SQL = Path(__file__).resolve().parents[2] / "examples" / "dags" / "sql" / "daily_sales"
+SQL = Path(__file__).resolve().parents[3] / "examples" / "dags" / "sql" / "daily_sales"
 WAREHOUSE_FILES = sorted(p for step in ("ddl", "clean", "aggregate") for p in (SQL / step).glob("*.sql"))
 
 

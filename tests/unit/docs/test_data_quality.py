@@ -9,7 +9,7 @@ import pytest
 from airflow_sales_provider.checks.spec import CHECK_TYPES
 from tests.doc_snippets import assert_page_includes
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DOC = (REPO / "docs" / "data-quality.md").read_text()
 
 

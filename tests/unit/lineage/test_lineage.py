@@ -183,7 +183,7 @@ def test_the_docs_page_shows_the_example_exactly_and_is_linked():
     import textwrap
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     doc = (repo / "docs" / "lineage.md").read_text()
     includes = re.findall(r"<!-- include: (\S+) (\S+) -->\n```python\n(.*?)\n```", doc, re.S)
     assert [name for _, name, _ in includes] == ["howto_schedule_on_table", "howto_daily_sales_asset"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 EXAMPLE_FILES = sorted((REPO / "examples" / "dags").glob("*.py"))
 #: example files that need a provider MWAA does not preinstall, and the extra that brings it
 NEEDS_EXTRA = {"databricks_notebook_daily.py": ("airflow.providers.databricks", "databricks")}

@@ -17,7 +17,7 @@ from airflow_sales_provider.notifications.slack_message import (
 )
 from tests.doc_snippets import assert_page_includes
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "slack.md"
 
 

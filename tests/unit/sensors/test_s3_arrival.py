@@ -181,7 +181,7 @@ def test_example_dag_wires_the_sensor_into_the_loader():
     import runpy
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "examples" / "dags" / "example_s3_arrival.py"
+    path = Path(__file__).resolve().parents[3] / "examples" / "dags" / "example_s3_arrival.py"
     dag = runpy.run_path(str(path))["dag"]
     sensor = dag.get_task("wait_for_sales")
     loader = dag.get_task("load_sales")
