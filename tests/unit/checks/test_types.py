@@ -18,7 +18,7 @@ from airflow_sales_provider.sql.dialects import PostgresDialect
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DOC = (REPO / "docs" / "data-quality.md").read_text()
 
 
