@@ -257,7 +257,9 @@ def growing_writer(s3: Any, key: str, writes: int, every: float) -> Callable[[],
 class TestSettle:
     WRITES = 5
     EVERY = 0.4  # seconds between rewrites: far below SETTLE + the 1 s clock margin, even on a busy machine
-    SETTLE = 2
+    # A rewrite (or the sensor's first look) delayed past SETTLE + 1 s by a loaded machine would be a
+    # real settle, failing the test for the wrong reason: 4 s leaves ten times EVERY of headroom.
+    SETTLE = 4
     FINAL_SIZE = 100 * WRITES
 
     def test_sync_growing_file_is_accepted_only_after_it_stops(self, s3):
