@@ -66,7 +66,9 @@ TEST_JOBS ?= 2
 TEST_SESSIONS = $(addprefix test-,$(filter $(LINES),af3 mwaa306)) $(if $(ONCE_LINE),test-release) \
 	$(addprefix test-,$(filter-out af3 mwaa306,$(LINES)))
 
-test: docs
+# The virtualenvs are made before the sessions start: made inside the parallel make, they would take its
+# job slots and let the short sessions start before the long ones.
+test: docs venvs
 	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-lines
 
 test-lines: $(TEST_SESSIONS)
