@@ -55,7 +55,8 @@ RUN_TIME_ONLY = (
     "airflow_sales_provider.sandbox",
     "airflow_sales_provider.checks.spec",  # the data-quality spec parser and compiler run in execute()
     "airflow_sales_provider.checks.compiler",
-    "airflow_sales_provider.checks.evaluate",
+    # (checks.evaluate is bound by the checks package: a submodule of that name would otherwise hide
+    # the function; it imports only checks.results, which the operator needs anyway, and the stdlib)
     "airflow_sales_provider.checks.history",
     "airflow_sales_provider.hooks.athena",
     "airflow_sales_provider.hooks.redshift_data",

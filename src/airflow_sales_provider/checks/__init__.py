@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# ``evaluate`` is also the name of a submodule: importing that submodule anywhere would bind the
+# package's ``evaluate`` to the module and hide a lazily loaded function, so it is bound here. It costs
+# one small module beside ``checks.results``, which the operator loads anyway.
+from airflow_sales_provider.checks.evaluate import evaluate
+
 if TYPE_CHECKING:
     from airflow_sales_provider.checks.compiler import Plan, Query, compile_checks
-    from airflow_sales_provider.checks.evaluate import evaluate
     from airflow_sales_provider.checks.results import XCOM_KEY, CheckResult, format_table, summarize
     from airflow_sales_provider.checks.spec import (
         CHECK_TYPES,
@@ -34,7 +38,6 @@ _WHERE = {
     "Plan": "compiler",
     "Query": "compiler",
     "compile_checks": "compiler",
-    "evaluate": "evaluate",
     "XCOM_KEY": "results",
     "CheckResult": "results",
     "format_table": "results",

@@ -17,7 +17,6 @@ from airflow_sales_provider.compat import AirflowNotFoundException, BaseOperator
 from airflow_sales_provider.errors import fail_at_once
 from airflow_sales_provider.hooks.redshift_load import LoadError, WarehouseLoadHook
 from airflow_sales_provider.ledger import DEFAULT_LEDGER_TABLE
-from airflow_sales_provider.lineage.loader import LoadLineageMixin
 from airflow_sales_provider.load.options import METHODS, job_from_options
 from airflow_sales_provider.load.plan import LoadDataError, LoadJob, LoadResult, RunInfo, load_metadata
 from airflow_sales_provider.load.redshift import (
@@ -28,6 +27,7 @@ from airflow_sales_provider.load.redshift import (
     translate_load_errors,
 )
 from airflow_sales_provider.operators.redshift_data import RedshiftDataLoadMixin
+from airflow_sales_provider.operators.redshift_load_lineage import LoadLineageMixin
 from airflow_sales_provider.sql.identifiers import InvalidIdentifierError
 from airflow_sales_provider.sql.load import LoadConfigError
 

@@ -89,3 +89,15 @@ def test_a_new_type_in_one_class_is_validated_compiled_and_evaluated(new_type):
     ]
     with pytest.raises(ValueError, match=r"checks\[0\]\.max: must be an integer"):
         parse_spec([{"check": "test_max_length", "column": "code", "max": "long"}])
+
+
+def test_package_evaluate_stays_the_function_once_the_types_load_its_module():
+    """``checks.evaluate`` names a function and a submodule: loading the submodule must not hide it."""
+    import importlib
+    import types
+
+    import airflow_sales_provider.checks as checks
+
+    importlib.import_module("airflow_sales_provider.checks.types")  # imports checks.evaluate
+    assert not isinstance(checks.evaluate, types.ModuleType)
+    assert checks.evaluate is importlib.import_module("airflow_sales_provider.checks.evaluate").evaluate
