@@ -61,13 +61,18 @@ OFFICIAL_CLASSES = (
 #: The base classes our public classes derive from: a DAG file that uses any operator pays for them.
 SDK_FLOOR = """
 try:
-    from airflow.sdk import DAG, BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator
+    from airflow.sdk import DAG, BaseNotifier, BaseOperator, BaseSensorOperator
+    # Airflow's secrets masker, which every task uses: 3.1's base classes load it themselves, 3.0's not
+    from airflow.sdk.log import mask_secret
 except ImportError:  # Airflow 2
     from airflow import DAG
-    from airflow.hooks.base import BaseHook
     from airflow.models.baseoperator import BaseOperator
     from airflow.notifications.basenotifier import BaseNotifier
     from airflow.sensors.base import BaseSensorOperator
+try:  # as compat.py looks for it: in the task SDK from Airflow 3.1 (3.0.x's attempt loads airflow.sdk.log)
+    from airflow.sdk import BaseHook
+except ImportError:  # Airflow 2 and 3.0.x
+    from airflow.hooks.base import BaseHook
 """
 
 

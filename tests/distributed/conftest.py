@@ -122,11 +122,15 @@ def _task(cluster: Any, task_id: str) -> dict[str, dict[str, Any]]:
 
 
 def _active_copy(sandbox: Any) -> tuple[int, int, str] | None:
-    """(backend pid, client port, query) of a COPY ... FROM STDIN running in the warehouse, if any."""
+    """(backend pid, client port, query) of the staged COPY ... FROM STDIN running in the warehouse, if any.
+
+    Only the day's upsert into ``stg_sales_lines`` stages (its downloads are the slowed ones); the
+    reference tables' loads COPY straight into their targets and are over too soon to be caught.
+    """
     with sandbox.connect_warehouse() as connection, connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid, client_port, query FROM pg_stat_activity WHERE state = 'active' "
-            "AND query ILIKE 'COPY %%FROM STDIN%%' AND pid <> pg_backend_pid()"
+            "AND query LIKE 'COPY %%_sales_stage%%FROM STDIN%%' AND pid <> pg_backend_pid()"
         )
         row = cursor.fetchone()
     connection.close()

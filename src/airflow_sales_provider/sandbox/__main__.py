@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C stops it even when started from a shell that ignores SIGINT (a background job, CI).
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         sandbox = Sandbox(
             aws=not args.no_aws,
@@ -43,8 +45,6 @@ def main(argv: list[str] | None = None) -> int:
         print("# sandbox is up; press Ctrl-C to stop", file=sys.stderr, flush=True)
         sys.stdout.flush()
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         sandbox.stop()
     return 0
