@@ -1,4 +1,4 @@
-"""The daily sales pipeline on a local CeleryExecutor cluster, as MWAA runs it — once for the session.
+"""The daily sales pipeline on a local CeleryExecutor cluster, as MWAA runs it, once per module.
 
 Airflow 3 line (``af3``) only: the cluster is Airflow 3's (api-server, Execution API, task SDK workers)
 with the Celery provider the line installs through the ``[distributed]`` extra. Other lines skip, saying
@@ -155,7 +155,7 @@ def _worker_owning_port(cluster: Any, port: int) -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # torn down as soon as its module ends: an idle cluster slows the rest
 def celery_pipeline() -> Iterator[CeleryRuns]:
     sys.path.insert(0, str(REPO / "examples"))
     import celery_cluster
